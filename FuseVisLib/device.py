@@ -1,0 +1,13 @@
+"""Device choice: CUDA where present, else CPU; never assumed."""
+import torch
+
+from .errors import FuseVisError
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise FuseVisError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu or auto")
+    return chosen

@@ -1,0 +1,82 @@
+"""Recover scalar PET activity from a pseudo-colour rendering.
+
+A colour-mapped PET image holds colours that lie on one curve in RGB space
+from black to the hottest colour. Luma formulas are not monotonic along
+such curves, so instead we recover the curve itself from the colours
+present and read each pixel's activity as its position along it.
+
+The curve is ordered by a nearest-neighbour walk from the darkest colour;
+colours the walk skipped (they show up as a long jump) are reinserted where
+they lengthen the path least. Activity is the colour's rank on the curve
+scaled to [0, 1], which is exact for a lookup-table rendering whose
+entries all occur in the images the map was fitted on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import FuseVisError
+
+# A step longer than this many median steps is treated as a skipped colour.
+_JUMP_FACTOR = 3.0
+
+
+def _path_length_increase(colours: np.ndarray, order: list[int], candidate: int, position: int) -> float:
+    point = colours[candidate]
+    if position == len(order):
+        return float(np.linalg.norm(point - colours[order[-1]]))
+    before, after = colours[order[position - 1]], colours[order[position]]
+    return float(np.linalg.norm(point - before) + np.linalg.norm(after - point) - np.linalg.norm(after - before))
+
+
+def _order_along_curve(colours: np.ndarray) -> list[int]:
+    start = int(np.argmin(colours.sum(axis=1)))
+    order, remaining = [start], set(range(len(colours))) - {start}
+    while remaining:
+        candidates = np.fromiter(remaining, dtype=int)
+        nearest = candidates[np.argmin(np.linalg.norm(colours[candidates] - colours[order[-1]], axis=1))]
+        order.append(int(nearest))
+        remaining.discard(int(nearest))
+    if len(order) < 3:
+        return order
+    for _ in range(len(order)):
+        steps = np.linalg.norm(np.diff(colours[order], axis=0), axis=1)
+        jumps = np.flatnonzero(steps > _JUMP_FACTOR * np.median(steps))
+        if not len(jumps):
+            break
+        skipped = order.pop(int(jumps[-1]) + 1)
+        best = min(range(1, len(order) + 1), key=lambda p: _path_length_increase(colours, order, skipped, p))
+        if best == len(order) and jumps[-1] + 1 == len(order):
+            order.append(skipped)
+            break
+        order.insert(best, skipped)
+    return order
+
+
+@dataclass(frozen=True)
+class PetColormap:
+    """Colours of a map in order from no activity to the hottest."""
+
+    colours: np.ndarray  # (N, 3) uint8
+
+    @classmethod
+    def fit(cls, rgb_images: list[np.ndarray]) -> "PetColormap":
+        unique = np.unique(np.concatenate([np.asarray(img).reshape(-1, 3) for img in rgb_images]), axis=0)
+        if len(unique) < 2:
+            raise FuseVisError("the PET rendering has a single colour; there is no colour map to invert")
+        order = _order_along_curve(unique.astype(np.float64))
+        return cls(colours=unique[order])
+
+    def activity(self, rgb_image: np.ndarray) -> np.ndarray:
+        """Scalar activity in [0, 1] per pixel (nearest colour on the map)."""
+        rgb = np.asarray(rgb_image)
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise FuseVisError(f"expected an RGB image of shape (H, W, 3), got {rgb.shape}")
+        flat = rgb.reshape(-1, 3)
+        unique, inverse = np.unique(flat, axis=0, return_inverse=True)
+        table = self.colours.astype(np.float64)
+        distances = ((unique[:, None, :].astype(np.float64) - table[None, :, :]) ** 2).sum(axis=2)
+        ranks = np.argmin(distances, axis=1) / max(len(table) - 1, 1)
+        return ranks[inverse.reshape(-1)].reshape(rgb.shape[:2]).astype(np.float32)
