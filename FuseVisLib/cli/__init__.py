@@ -4,11 +4,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import pkgutil
 import sys
 
 from ..errors import FuseVisError
 
-SUBCOMMANDS = ("train", "evaluate", "methods", "demo_data", "fuse_demo")
+
+
+def subcommand_modules() -> list[str]:
+    """Every module in this package is a subcommand (``demo_data`` -> ``fusevis demo-data``)."""
+    return sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
 
 
 def print_json(payload) -> None:
@@ -19,7 +24,7 @@ def print_json(payload) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fusevis", description="Explainable MRI-PET image fusion")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMANDS:
+    for name in subcommand_modules():
         module = importlib.import_module(f"{__name__}.{name}")
         module.add_parser(subparsers)
     return parser
