@@ -22,3 +22,6 @@ __all__ = [
     "pick_device",
     "register_method",
 ]
+
+from .imported_methods import register_imported_methods
+register_imported_methods()

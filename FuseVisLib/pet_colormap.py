@@ -55,6 +55,16 @@ def _order_along_curve(colours: np.ndarray) -> list[int]:
     return order
 
 
+def _packed(rgb: np.ndarray) -> np.ndarray:
+    """One integer per colour: unique() on 1-D integers is far faster than on rows."""
+    flat = np.asarray(rgb, dtype=np.uint32).reshape(-1, 3)
+    return (flat[:, 0] << 16) | (flat[:, 1] << 8) | flat[:, 2]
+
+
+def _unpacked(packed: np.ndarray) -> np.ndarray:
+    return np.stack(((packed >> 16) & 255, (packed >> 8) & 255, packed & 255), axis=1).astype(np.uint8)
+
+
 @dataclass(frozen=True)
 class PetColormap:
     """Colours of a map in order from no activity to the hottest."""
@@ -63,7 +73,7 @@ class PetColormap:
 
     @classmethod
     def fit(cls, rgb_images: list[np.ndarray]) -> "PetColormap":
-        unique = np.unique(np.concatenate([np.asarray(img).reshape(-1, 3) for img in rgb_images]), axis=0)
+        unique = _unpacked(np.unique(np.concatenate([np.unique(_packed(img)) for img in rgb_images])))
         if len(unique) < 2:
             raise FuseVisError("the PET rendering has a single colour; there is no colour map to invert")
         order = _order_along_curve(unique.astype(np.float64))
@@ -74,9 +84,9 @@ class PetColormap:
         rgb = np.asarray(rgb_image)
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise FuseVisError(f"expected an RGB image of shape (H, W, 3), got {rgb.shape}")
-        flat = rgb.reshape(-1, 3)
-        unique, inverse = np.unique(flat, axis=0, return_inverse=True)
+        packed_unique, inverse = np.unique(_packed(rgb), return_inverse=True)
+        unique = _unpacked(packed_unique).astype(np.float64)
         table = self.colours.astype(np.float64)
-        distances = ((unique[:, None, :].astype(np.float64) - table[None, :, :]) ** 2).sum(axis=2)
+        distances = ((unique[:, None, :] - table[None, :, :]) ** 2).sum(axis=2)
         ranks = np.argmin(distances, axis=1) / max(len(table) - 1, 1)
         return ranks[inverse.reshape(-1)].reshape(rgb.shape[:2]).astype(np.float32)

@@ -149,6 +149,11 @@ def train(plan: TrainingPlan, resume: bool = False) -> dict:
         checkpoint_file.with_suffix(".tmp").replace(checkpoint_file)
         write_loss_curves(history, run_dir, plan.method)
 
+    model.eval()
+    if recalibrate_batchnorm(model, training_pairs, device):
+        final_validation = _validation_losses(model, validation_pairs, device, recipe.loss_weights)
+    else:
+        final_validation = history[-1]["validation"] if history else {}
     card = {
         "method": plan.method,
         "data": {
@@ -168,12 +173,37 @@ def train(plan: TrainingPlan, resume: bool = False) -> dict:
         "threads": torch.get_num_threads(),
         "training_time_s": round(elapsed, 1),
         "final_train_losses": history[-1]["train"] if history else {},
-        "final_validation_losses": history[-1]["validation"] if history else {},
+        "final_validation_losses": final_validation,
+        "batchnorm_recalibrated_on_whole_slices": any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()),
     }
     out = Path(plan.out) if plan.out else method.weights_file
-    model.eval()
     save_weights(model, out, plan.method, card)
     return card
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: torch.nn.Module, pairs: list[SlicePair], device: torch.device) -> bool:
+    """Re-estimate BatchNorm statistics on whole training slices.
+
+    Training sees small tissue-rich patches; the running statistics they
+    leave behind do not describe whole slices with their black background,
+    which is what the network is used on. A cumulative average over whole
+    slices fixes that without touching the learned weights.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    if not norms or not pairs:
+        return False
+    saved_momentum = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+    model.train()
+    for pair in pairs:
+        model(stack([pair.mri], device), stack([pair.pet], device))
+    for norm, momentum in zip(norms, saved_momentum):
+        norm.momentum = momentum
+    model.eval()
+    return True
 
 
 def _spread(pairs: list[SlicePair]) -> list[SlicePair]:

@@ -1,0 +1,364 @@
+"""The built-in demo: a simulated T2 MRI and FDG-PET of one head with a glioma-like lesion.
+
+Anatomy comes from the MNI152 (ICBM 2009a, symmetric) T1 template and its
+grey- and white-matter probability maps, the files that ship inside the
+``nilearn`` wheel (``nilearn.datasets.MNI152_FILE_PATH``,
+``GM_MNI152_FILE_PATH``, ``WM_MNI152_FILE_PATH``, what
+``load_mni152_template`` and friends read). They are located without
+importing ``nilearn.datasets`` (which pulls in scikit-learn and takes
+seconds) and never touch the network.
+
+From those maps:
+
+* CSF is the intracranial space the two maps leave free; skull (dark
+  tables, intermediate marrow) and scalp (muscle, bright fat, skin) are
+  layers at increasing distance outside the intracranial space.
+* MRI (T2-like): CSF brightest, grey matter brighter than white matter,
+  fat bright, cortical bone dark; a smooth receive-coil bias and Rician
+  noise.
+* PET (FDG-like, SUV units): grey matter about 4x white matter, CSF near 0,
+  skull and scalp faint; blurred to 6 mm FWHM and sampled on its own 3 mm
+  grid (LAS-oriented like many PET exports, offset from the MRI voxel
+  centres) with spatially correlated, activity-dependent noise.
+* Lesion (paper section 5.1): a high-grade glioma in right-hemisphere
+  white matter at the level of the middle axial slice; uniformly bright on
+  MRI (necrotic core, enhancing rim and the oedema around it); on PET a dark
+  necrotic core inside a rim more active than white matter, in hypometabolic
+  oedema.
+
+The default MRI voxel is 2 mm: the demo then builds in a few seconds,
+registers in well under a minute on two cores, and its 95 axial slices of
+99x117 pixels keep per-slice fusion and saliency interactive on a CPU,
+while grey/white matter, sulci and the lesion's sub-regions stay visible
+(the PET, at 6 mm FWHM, holds no finer detail anyway). ``resolution=1``
+gives the template's full 1 mm detail.
+
+Everything is deterministic (fixed seed). The PET is simulated, not measured.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from PIL import Image
+from scipy import ndimage
+from scipy.special import expit
+
+from .errors import FuseVisError
+from .intensity import robust_normalise
+from .registration import resample_to_reference
+from .transforms import describe, sitk_from_ras_matrix
+from .volume_io import Volume, write_nifti
+
+DEFAULT_RESOLUTION_MM = 2.0
+RESOLUTION_RANGE_MM = (1.0, 4.0)
+PET_SPACING_MM = 3.0
+PET_FWHM_MM = 6.0
+SEED = 20210409
+
+MNI152_FILES = {
+    "t1": "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
+    "gm": "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
+    "wm": "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
+}
+
+# Lesion in RAS mm: right hemisphere (x > 0), periventricular white matter, z of the middle axial slice.
+LESION_CENTRE_RAS = np.array([30.0, 6.0, 22.0])
+LESION_CORE_RADIUS_MM = 10.0
+LESION_RIM_RADIUS_MM = 16.0
+LESION_OEDEMA_RADIUS_MM = 27.0
+
+# The --misalign motion: rotation about RAS x, y, z (applied in that order) about BRAIN_CENTRE_RAS, then a shift.
+MISALIGN_EULER_DEG = (3.0, -2.0, 4.0)
+MISALIGN_SHIFT_MM = (4.0, -3.0, 5.0)
+BRAIN_CENTRE_RAS = np.array([0.0, -18.0, 18.0])
+
+# Tissue signal, T2-like MRI (CSF = 1) and FDG uptake (grey matter = 1); SUV of grey matter.
+MRI_SIGNAL = {"csf": 1.0, "gm": 0.52, "wm": 0.32, "oedema": 0.74, "rim": 0.80, "core": 0.93}
+PET_UPTAKE = {"csf": 0.02, "gm": 1.0, "wm": 0.25, "oedema": 0.14, "rim": 0.72, "core": 0.03}
+GREY_MATTER_SUV = 8.0
+CEREBELLUM_RELATIVE_UPTAKE = 0.8
+CEREBELLUM_BELOW_Z_MM = -22.0
+CEREBELLUM_BEHIND_Y_MM = -45.0
+MRI_FULL_SCALE = 1000.0
+MRI_NOISE = 0.012
+PET_NOISE_AT_GREY_MATTER = 0.07
+
+# Layers outside the intracranial space, by distance from it (mm): (start, end, MRI signal, PET uptake).
+EXTRACRANIAL_LAYERS = (
+    (1.5, 3.5, 0.03, 0.04),  # inner table of the skull: dark on MRI
+    (3.5, 5.5, 0.30, 0.07),  # diploe (marrow)
+    (5.5, 7.0, 0.03, 0.04),  # outer table
+    (7.0, 8.5, 0.25, 0.12),  # galea and temporal muscle
+    (8.5, 11.5, 0.75, 0.04),  # subcutaneous fat: bright on T2 fast spin echo
+    (11.5, 13.0, 0.40, 0.08),  # skin
+)
+
+
+@dataclass
+class DemoVolumes:
+    """The simulated pair in memory; ``true_matrix`` (RAS, MRI -> PET points) when misaligned."""
+
+    mri: Volume
+    pet: Volume
+    true_matrix: np.ndarray | None
+
+
+@dataclass
+class DemoFiles:
+    mri: Path
+    pet: Path
+    true_transform: Path | None
+
+
+def mni152_paths() -> dict[str, Path]:
+    """Paths of the MNI152 T1, GM and WM maps inside the installed nilearn package (no import, no network)."""
+    spec = importlib.util.find_spec("nilearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise FuseVisError("nilearn is not installed; the demo data are made from its MNI152 templates: pip install nilearn==0.14.1")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+    paths = {name: folder / file for name, file in MNI152_FILES.items()}
+    missing = [str(path) for path in paths.values() if not path.is_file()]
+    if missing:
+        raise FuseVisError(f"nilearn's packaged MNI152 templates are missing ({', '.join(missing)}); reinstall nilearn==0.14.1")
+    return paths
+
+
+def misalignment_matrix() -> np.ndarray:
+    """RAS matrix mapping MRI points to PET points for the demo's misalignment."""
+    rx, ry, rz = np.radians(MISALIGN_EULER_DEG)
+    about_x = np.array([[1, 0, 0], [0, np.cos(rx), -np.sin(rx)], [0, np.sin(rx), np.cos(rx)]])
+    about_y = np.array([[np.cos(ry), 0, np.sin(ry)], [0, 1, 0], [-np.sin(ry), 0, np.cos(ry)]])
+    about_z = np.array([[np.cos(rz), -np.sin(rz), 0], [np.sin(rz), np.cos(rz), 0], [0, 0, 1]])
+    rotation = about_z @ about_y @ about_x
+    matrix = np.eye(4)
+    matrix[:3, :3] = rotation
+    matrix[:3, 3] = BRAIN_CENTRE_RAS + np.asarray(MISALIGN_SHIFT_MM) - rotation @ BRAIN_CENTRE_RAS
+    return matrix
+
+
+def simulate_demo(resolution: float = DEFAULT_RESOLUTION_MM, misalign: bool = False) -> DemoVolumes:
+    """Simulated MRI (``resolution`` mm voxels) and PET (3 mm or coarser) of the MNI152 head, with lesion."""
+    low, high = RESOLUTION_RANGE_MM
+    if not low <= resolution <= high:
+        raise FuseVisError(f"--resolution {resolution} mm is outside {low:g}-{high:g} mm; the MNI152 maps are 1 mm, pick a value in that range")
+    rng = np.random.default_rng(SEED)
+    grid, gm, wm = _tissue_maps(resolution)
+    spacing = float(resolution)
+    icv = _intracranial_space(gm, wm, spacing)
+    # The intracranial edge gets about 1 mm of partial volume, like the tissue maps.
+    csf = np.clip(ndimage.gaussian_filter(icv.astype(np.float32), 1.0 / spacing) - gm - wm, 0.0, 1.0)
+    outside_mm = _distance_outside(icv, spacing, rng)
+    k, j, i = np.indices(grid.array.shape, dtype=np.float32)
+    ras = grid.ras_of_ijk(np.stack([i, j, k], axis=-1)).astype(np.float32)
+    lesion = _lesion(ras, wm, gm, spacing, rng)
+
+    mri = _mri_signal(gm, wm, csf, outside_mm, lesion, spacing, rng)
+    activity = _pet_uptake(gm, wm, csf, outside_mm, lesion, ras, spacing, rng)
+    true_matrix = misalignment_matrix() if misalign else None
+    pet = _pet_scan(grid.with_array(activity), true_matrix, resolution, rng)
+    return DemoVolumes(mri=grid.with_array(mri * MRI_FULL_SCALE), pet=pet, true_matrix=true_matrix)
+
+
+def build_demo(out_dir: str | Path, misalign: bool = False, resolution: float = DEFAULT_RESOLUTION_MM) -> DemoFiles:
+    """Write ``mri.nii.gz``, ``pet.nii.gz`` and, with ``misalign``, ``true_transform.json`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    demo = simulate_demo(resolution=resolution, misalign=misalign)
+    mri_path = write_nifti(demo.mri, out_dir / "mri.nii.gz")
+    pet_path = write_nifti(demo.pet, out_dir / "pet.nii.gz")
+    transform_path = out_dir / "true_transform.json"
+    if demo.true_matrix is None:
+        # A stale file from an earlier --misalign run would describe the wrong pair.
+        transform_path.unlink(missing_ok=True)
+        return DemoFiles(mri_path, pet_path, None)
+    record = describe(demo.true_matrix)
+    record.update(
+        {
+            "euler_deg_about_ras_x_y_z": list(MISALIGN_EULER_DEG),
+            "rotation_centre_ras_mm": [float(v) for v in BRAIN_CENTRE_RAS],
+            "shift_of_rotation_centre_mm": list(MISALIGN_SHIFT_MM),
+            "note": "The PET was simulated in the MRI's space and then moved: a registration of PET (moving) to MRI (fixed) should recover this matrix.",
+        }
+    )
+    transform_path.write_text(json.dumps(record, indent=2) + "\n")
+    return DemoFiles(mri_path, pet_path, transform_path)
+
+
+def demo_slice_pair(size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Middle axial slice of the aligned demo (PET resampled onto the MRI grid) as two ``size`` x ``size`` float32 images in [0, 1].
+
+    Each volume is normalised with :func:`robust_normalise`; the slice is
+    shown the radiological way (anterior up, patient's right on the image's
+    left), padded to a square and resized.
+    """
+    mri, pet = _aligned_demo_on_mri_grid()
+    middle = mri.array.shape[0] // 2
+    images = []
+    for volume in (mri, pet):
+        axial = robust_normalise(volume.array)[middle, ::-1, ::-1]
+        images.append(_square(axial, size))
+    return images[0], images[1]
+
+
+@functools.lru_cache(maxsize=1)
+def _aligned_demo_on_mri_grid() -> tuple[Volume, Volume]:
+    demo = simulate_demo()
+    return demo.mri, resample_to_reference(demo.pet, demo.mri, np.eye(4))
+
+
+def _square(image: np.ndarray, size: int) -> np.ndarray:
+    rows, cols = image.shape
+    side = max(rows, cols)
+    padded = np.zeros((side, side), dtype=np.float32)
+    top, left = (side - rows) // 2, (side - cols) // 2
+    padded[top : top + rows, left : left + cols] = image
+    resized = Image.fromarray(padded, mode="F").resize((size, size), Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+
+
+def _tissue_maps(resolution: float) -> tuple[Volume, np.ndarray, np.ndarray]:
+    """MRI grid (an empty volume) and the GM/WM probabilities on it, box-averaged from the 1 mm templates.
+
+    Voxel ``n`` of the grid covers template voxels ``n*r`` to ``n*r + r - 1``
+    (its centre sits ``(r - 1) / 2`` mm in from the template's corner), so for
+    a whole-number ``r`` the grid is exactly SimpleITK's BinShrink of the
+    template and the resampling below only copies.
+    """
+    paths = mni152_paths()
+    maps, grid = [], None
+    for name in ("gm", "wm"):
+        template = sitk.ReadImage(str(paths[name]), sitk.sitkFloat32)
+        if grid is None:
+            grid = _grid_of(template, resolution)
+        shrunk = sitk.BinShrink(template, [max(1, int(np.floor(resolution)))] * 3)
+        resampled = sitk.Resample(shrunk, grid, sitk.Transform(), sitk.sitkLinear, 0.0)
+        # The maps store probabilities as 0-255.
+        maps.append(np.clip(sitk.GetArrayFromImage(resampled) / 255.0, 0.0, 1.0))
+    return Volume.from_sitk(grid), maps[0], maps[1]
+
+
+def _grid_of(template: sitk.Image, resolution: float) -> sitk.Image:
+    spacing = np.asarray(template.GetSpacing())
+    size = np.floor(np.asarray(template.GetSize()) * spacing / resolution).astype(int)
+    direction = np.asarray(template.GetDirection()).reshape(3, 3)
+    grid = sitk.Image([int(n) for n in size], sitk.sitkFloat32)
+    grid.SetSpacing([float(resolution)] * 3)
+    grid.SetDirection(template.GetDirection())
+    grid.SetOrigin([float(v) for v in np.asarray(template.GetOrigin()) + direction @ ((resolution - spacing) / 2.0)])
+    return grid
+
+
+def _intracranial_space(gm: np.ndarray, wm: np.ndarray, spacing: float) -> np.ndarray:
+    """Brain plus the CSF around and inside it: the smoothed tissue envelope with its holes filled."""
+    envelope = ndimage.gaussian_filter(gm + wm, 3.0 / spacing) > 0.25
+    return ndimage.binary_fill_holes(envelope)
+
+
+def _smooth_field(shape: tuple[int, ...], sigma_voxels: float, rng: np.random.Generator) -> np.ndarray:
+    """Zero-mean, unit-deviation random field with correlation length ``sigma_voxels``."""
+    noise = rng.standard_normal(shape).astype(np.float32)
+    if sigma_voxels > 3.0:
+        # Recursive (IIR) filtering costs the same for any width; scipy's kernel grows with it.
+        field = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(noise), sigma_voxels))
+    else:
+        field = ndimage.gaussian_filter(noise, sigma_voxels)
+    return (field - field.mean()) / field.std()
+
+
+def _distance_outside(icv: np.ndarray, spacing: float, rng: np.random.Generator) -> np.ndarray:
+    """mm from the intracranial space, smoothed and locally stretched so skull and scalp vary in thickness."""
+    distance = ndimage.distance_transform_edt(~icv, sampling=spacing).astype(np.float32)
+    distance = ndimage.gaussian_filter(distance, 1.0)
+    return distance / (1.0 + 0.12 * _smooth_field(icv.shape, 15.0 / spacing, rng))
+
+
+def _band(distance: np.ndarray, start: float, end: float, softness: float = 0.5) -> np.ndarray:
+    """Soft indicator of ``start <= distance < end`` (partial volume at the edges)."""
+    return (expit((distance - start) / softness) - expit((distance - end) / softness)).astype(np.float32)
+
+
+@dataclass
+class _Lesion:
+    core: np.ndarray  # necrotic core fraction
+    rim: np.ndarray  # enhancing tumour fraction
+    oedema: np.ndarray  # weight of oedema in the surrounding white (and some grey) matter
+
+    @property
+    def tumour(self) -> np.ndarray:
+        return self.core + self.rim
+
+
+def _lesion(ras: np.ndarray, wm: np.ndarray, gm: np.ndarray, spacing: float, rng: np.random.Generator) -> _Lesion:
+    radius = np.linalg.norm(ras - LESION_CENTRE_RAS, axis=-1).astype(np.float32)
+    # Lobulated, not spherical: the radius is stretched by a smooth random field.
+    radius *= 1.0 + 0.13 * _smooth_field(radius.shape, 5.0 / spacing, rng)
+    tumour = expit((LESION_RIM_RADIUS_MM - radius) / 0.8)
+    core = expit((LESION_CORE_RADIUS_MM - radius) / 0.8)
+    spread = expit((LESION_OEDEMA_RADIUS_MM - radius) / 3.0) * (1.0 - tumour)
+    # Oedema follows white-matter tracts and spares most cortex.
+    oedema = np.clip(spread * (wm + 0.25 * gm) * 1.3, 0.0, 1.0)
+    return _Lesion(core=core.astype(np.float32), rim=(tumour - core).astype(np.float32), oedema=oedema.astype(np.float32))
+
+
+def _mri_signal(gm, wm, csf, outside_mm, lesion: _Lesion, spacing: float, rng) -> np.ndarray:
+    s = MRI_SIGNAL
+    white = wm * ((1.0 - lesion.oedema) * s["wm"] + lesion.oedema * s["oedema"])
+    grey = gm * ((1.0 - 0.5 * lesion.oedema) * s["gm"] + 0.5 * lesion.oedema * s["oedema"])
+    # A little anatomical texture, as real tissue is never perfectly uniform.
+    texture = 1.0 + 0.03 * _smooth_field(gm.shape, 1.5 / spacing, rng)
+    brain = (white + grey) * texture + csf * s["csf"]
+    brain = brain * (1.0 - lesion.tumour) + lesion.rim * s["rim"] + lesion.core * s["core"]
+    signal = brain + sum(_band(outside_mm, start, end) * mri for start, end, mri, _ in EXTRACRANIAL_LAYERS)
+    bias = 1.0 + 0.08 * _smooth_field(gm.shape, 40.0 / spacing, rng)
+    signal = signal * bias
+    # Magnitude images have Rician noise: the modulus of a complex signal with Gaussian noise on both channels.
+    real = signal + MRI_NOISE * rng.standard_normal(signal.shape, dtype=np.float32)
+    imaginary = MRI_NOISE * rng.standard_normal(signal.shape, dtype=np.float32)
+    return np.sqrt(real**2 + imaginary**2).astype(np.float32)
+
+
+def _pet_uptake(gm, wm, csf, outside_mm, lesion: _Lesion, ras: np.ndarray, spacing: float, rng) -> np.ndarray:
+    u = PET_UPTAKE
+    # Regional metabolism varies over a few centimetres (about +-7 %); the cerebellum takes up less than cortex.
+    regional = 1.0 + 0.07 * _smooth_field(gm.shape, 8.0 / spacing, rng)
+    cerebellum = expit((CEREBELLUM_BELOW_Z_MM - ras[..., 2]) / 4.0) * expit((CEREBELLUM_BEHIND_Y_MM - ras[..., 1]) / 5.0)
+    regional *= 1.0 - (1.0 - CEREBELLUM_RELATIVE_UPTAKE) * cerebellum
+    white = wm * ((1.0 - lesion.oedema) * u["wm"] + lesion.oedema * u["oedema"])
+    grey = gm * ((1.0 - 0.5 * lesion.oedema) * u["gm"] + 0.5 * lesion.oedema * u["oedema"]) * regional
+    brain = white + grey + csf * u["csf"]
+    brain = brain * (1.0 - lesion.tumour) + lesion.rim * u["rim"] + lesion.core * u["core"]
+    uptake = brain + sum(_band(outside_mm, start, end) * pet for start, end, _, pet in EXTRACRANIAL_LAYERS)
+    return uptake.astype(np.float32)
+
+
+def _pet_grid(mri_grid: Volume, spacing: float) -> Volume:
+    """PET field of view: the MRI's plus a margin, LAS axes, voxel centres offset from the MRI's."""
+    margin = np.array([15.0, 15.0, 9.0])
+    extent = (np.asarray(mri_grid.shape_ijk) - 1) * mri_grid.spacing + 2 * margin
+    shape = np.ceil(extent / spacing).astype(int) + 1
+    direction = np.diag([-1.0, 1.0, 1.0])
+    centre = mri_grid.centre_ras() + np.array([0.7, -0.4, 0.9])
+    origin = centre - direction @ ((shape - 1) / 2.0 * spacing)
+    return Volume.from_geometry(np.zeros(tuple(shape[::-1]), np.float32), (spacing,) * 3, origin, direction)
+
+
+def _pet_scan(uptake: Volume, true_matrix: np.ndarray | None, resolution: float, rng: np.random.Generator) -> Volume:
+    """Scanner view of ``uptake``: 6 mm FWHM, own grid, patient moved by ``true_matrix``, noise, SUV units."""
+    sigma_mm = PET_FWHM_MM / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+    pet_spacing = max(PET_SPACING_MM, 1.5 * resolution)
+    # Trilinear sampling on the PET grid adds blur of its own; take it off the requested width.
+    sigma_mm = float(np.sqrt(max(sigma_mm**2 - pet_spacing**2 / 12.0, 0.25)))
+    blurred = sitk.SmoothingRecursiveGaussian(uptake.to_sitk(), sigma_mm)
+    grid = _pet_grid(uptake, pet_spacing)
+    # A PET voxel at y shows the anatomy at M^-1 y (M maps MRI points to PET points).
+    pet_to_mri = np.linalg.inv(true_matrix) if true_matrix is not None else np.eye(4)
+    sampled = sitk.Resample(blurred, grid.to_sitk(), sitk_from_ras_matrix(pet_to_mri), sitk.sitkLinear, 0.0)
+    activity = np.clip(sitk.GetArrayFromImage(sampled), 0.0, None)
+    # Reconstructed PET noise grows with activity and is correlated over about a voxel.
+    noise = _smooth_field(activity.shape, 0.7, rng) * PET_NOISE_AT_GREY_MATTER * np.sqrt(activity + 0.01)
+    return grid.with_array(np.clip(activity + noise, 0.0, None) * GREY_MATTER_SUV)

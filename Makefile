@@ -1,0 +1,24 @@
+# Two commands for a fresh clone: `make run` and `make test`. Both create .venv on first use only.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Rebuilt only when the dependency list changes, so a second run installs nothing.
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test venv clean-venv
+
+venv: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The CPU build of torch lies on this machine's disk; pin it exactly before anything can pull a CUDA build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(INSTALLED)
+
+run: $(INSTALLED)
+	$(BIN)/fusevis demo
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest -q
