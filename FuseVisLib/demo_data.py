@@ -14,24 +14,26 @@ From those maps:
   tables, intermediate marrow) and scalp (muscle, bright fat, skin) are
   layers at increasing distance outside the intracranial space.
 * MRI (T2-like): CSF brightest, grey matter brighter than white matter,
-  fat bright, cortical bone dark; a smooth receive-coil bias and Rician
-  noise.
+  fat bright, cortical bone dark, with a third of the brain signal from the
+  inverted T1 template (deep nuclei, real partial volume); a smooth
+  receive-coil bias and Rician noise; integer-valued like scanner data.
 * PET (FDG-like, SUV units): grey matter about 4x white matter, CSF near 0,
   skull and scalp faint; blurred to 6 mm FWHM and sampled on its own 3 mm
-  grid (LAS-oriented like many PET exports, offset from the MRI voxel
-  centres) with spatially correlated, activity-dependent noise.
+  grid (LAS-oriented, as many PET exports are, and offset from the MRI
+  voxel centres) with spatially correlated, activity-dependent noise.
 * Lesion (paper section 5.1): a high-grade glioma in right-hemisphere
   white matter at the level of the middle axial slice; uniformly bright on
   MRI (necrotic core, enhancing rim and the oedema around it); on PET a dark
   necrotic core inside a rim more active than white matter, in hypometabolic
   oedema.
 
-The default MRI voxel is 2 mm: the demo then builds in a few seconds,
-registers in well under a minute on two cores, and its 95 axial slices of
-99x117 pixels keep per-slice fusion and saliency interactive on a CPU,
-while grey/white matter, sulci and the lesion's sub-regions stay visible
-(the PET, at 6 mm FWHM, holds no finer detail anyway). ``resolution=1``
-gives the template's full 1 mm detail.
+The default MRI voxel is 2 mm: the demo then builds in about 2 s (on a
+busy two-core machine), registers in a few seconds, and its 94 axial
+slices of 98x116 pixels keep per-slice fusion and saliency interactive on
+a CPU, while grey/white matter, sulci and the lesion's sub-regions stay
+visible (the PET, at 6 mm FWHM, holds no finer detail anyway).
+``resolution=1`` gives the template's full 1 mm detail (189 slices of
+197x233) and takes about 15 s.
 
 Everything is deterministic (fixed seed). The PET is simulated, not measured.
 """
@@ -86,10 +88,11 @@ CEREBELLUM_RELATIVE_UPTAKE = 0.8
 CEREBELLUM_BELOW_Z_MM = -22.0
 CEREBELLUM_BEHIND_Y_MM = -45.0
 MRI_FULL_SCALE = 1000.0
+T1_DETAIL_WEIGHT = 0.35
 MRI_NOISE = 0.012
 PET_NOISE_AT_GREY_MATTER = 0.07
 
-# Layers outside the intracranial space, by distance from it (mm): (start, end, MRI signal, PET uptake).
+# Contiguous layers outside the intracranial space, by distance from it (mm): (start, end, MRI signal, PET uptake).
 EXTRACRANIAL_LAYERS = (
     (1.5, 3.5, 0.03, 0.04),  # inner table of the skull: dark on MRI
     (3.5, 5.5, 0.30, 0.07),  # diploe (marrow)
@@ -98,15 +101,28 @@ EXTRACRANIAL_LAYERS = (
     (8.5, 11.5, 0.75, 0.04),  # subcutaneous fat: bright on T2 fast spin echo
     (11.5, 13.0, 0.40, 0.08),  # skin
 )
+SKULL_LAYERS = 3  # the first three layers are bone, the rest scalp
+
+# Ground-truth tissue labels of DemoVolumes.labels.
+LABELS = {
+    "background": 0, "csf": 1, "grey_matter": 2, "white_matter": 3,
+    "necrotic_core": 4, "enhancing_rim": 5, "oedema": 6, "skull": 7, "scalp": 8,
+}
 
 
 @dataclass
 class DemoVolumes:
-    """The simulated pair in memory; ``true_matrix`` (RAS, MRI -> PET points) when misaligned."""
+    """The simulated pair in memory.
+
+    ``true_matrix`` (RAS, maps MRI points to PET points) is set when the PET
+    was misaligned. ``labels`` is the ground-truth tissue of every MRI voxel
+    (codes in ``LABELS``), ``[k, j, i]`` uint8 on the MRI grid.
+    """
 
     mri: Volume
     pet: Volume
     true_matrix: np.ndarray | None
+    labels: np.ndarray
 
 
 @dataclass
@@ -148,21 +164,22 @@ def simulate_demo(resolution: float = DEFAULT_RESOLUTION_MM, misalign: bool = Fa
     if not low <= resolution <= high:
         raise FuseVisError(f"--resolution {resolution} mm is outside {low:g}-{high:g} mm; the MNI152 maps are 1 mm, pick a value in that range")
     rng = np.random.default_rng(SEED)
-    grid, gm, wm = _tissue_maps(resolution)
+    grid, t1, gm, wm = _tissue_maps(resolution)
     spacing = float(resolution)
     icv = _intracranial_space(gm, wm, spacing)
     # The intracranial edge gets about 1 mm of partial volume, like the tissue maps.
     csf = np.clip(ndimage.gaussian_filter(icv.astype(np.float32), 1.0 / spacing) - gm - wm, 0.0, 1.0)
     outside_mm = _distance_outside(icv, spacing, rng)
-    k, j, i = np.indices(grid.array.shape, dtype=np.float32)
-    ras = grid.ras_of_ijk(np.stack([i, j, k], axis=-1)).astype(np.float32)
+    ras = _ras_coordinates(grid)
     lesion = _lesion(ras, wm, gm, spacing, rng)
 
-    mri = _mri_signal(gm, wm, csf, outside_mm, lesion, spacing, rng)
+    mri = _mri_signal(t1, gm, wm, csf, icv, outside_mm, lesion, spacing, rng)
     activity = _pet_uptake(gm, wm, csf, outside_mm, lesion, ras, spacing, rng)
     true_matrix = misalignment_matrix() if misalign else None
     pet = _pet_scan(grid.with_array(activity), true_matrix, resolution, rng)
-    return DemoVolumes(mri=grid.with_array(mri * MRI_FULL_SCALE), pet=pet, true_matrix=true_matrix)
+    labels = _labels(gm, wm, csf, outside_mm, lesion)
+    # Scanners store MRI as integers.
+    return DemoVolumes(mri=grid.with_array(np.round(mri * MRI_FULL_SCALE)), pet=pet, true_matrix=true_matrix, labels=labels)
 
 
 def build_demo(out_dir: str | Path, misalign: bool = False, resolution: float = DEFAULT_RESOLUTION_MM) -> DemoFiles:
@@ -221,8 +238,8 @@ def _square(image: np.ndarray, size: int) -> np.ndarray:
     return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
 
-def _tissue_maps(resolution: float) -> tuple[Volume, np.ndarray, np.ndarray]:
-    """MRI grid (an empty volume) and the GM/WM probabilities on it, box-averaged from the 1 mm templates.
+def _tissue_maps(resolution: float) -> tuple[Volume, np.ndarray, np.ndarray, np.ndarray]:
+    """MRI grid (an empty volume), the T1 (0-1) and the GM/WM probabilities on it, box-averaged from the 1 mm templates.
 
     Voxel ``n`` of the grid covers template voxels ``n*r`` to ``n*r + r - 1``
     (its centre sits ``(r - 1) / 2`` mm in from the template's corner), so for
@@ -231,15 +248,15 @@ def _tissue_maps(resolution: float) -> tuple[Volume, np.ndarray, np.ndarray]:
     """
     paths = mni152_paths()
     maps, grid = [], None
-    for name in ("gm", "wm"):
+    for name in ("t1", "gm", "wm"):
         template = sitk.ReadImage(str(paths[name]), sitk.sitkFloat32)
         if grid is None:
             grid = _grid_of(template, resolution)
         shrunk = sitk.BinShrink(template, [max(1, int(np.floor(resolution)))] * 3)
         resampled = sitk.Resample(shrunk, grid, sitk.Transform(), sitk.sitkLinear, 0.0)
-        # The maps store probabilities as 0-255.
+        # All three store 0-1 as 0-255.
         maps.append(np.clip(sitk.GetArrayFromImage(resampled) / 255.0, 0.0, 1.0))
-    return Volume.from_sitk(grid), maps[0], maps[1]
+    return Volume.from_sitk(grid), maps[0], maps[1], maps[2]
 
 
 def _grid_of(template: sitk.Image, resolution: float) -> sitk.Image:
@@ -277,9 +294,30 @@ def _distance_outside(icv: np.ndarray, spacing: float, rng: np.random.Generator)
     return distance / (1.0 + 0.12 * _smooth_field(icv.shape, 15.0 / spacing, rng))
 
 
-def _band(distance: np.ndarray, start: float, end: float, softness: float = 0.5) -> np.ndarray:
-    """Soft indicator of ``start <= distance < end`` (partial volume at the edges)."""
-    return (expit((distance - start) / softness) - expit((distance - end) / softness)).astype(np.float32)
+def _layers(distance_mm: np.ndarray, column: int) -> np.ndarray:
+    """Skull and scalp signal by distance outside the intracranial space: one of EXTRACRANIAL_LAYERS' value columns.
+
+    Piecewise linear, with a 1 mm ramp at each boundary standing in for partial volume.
+    """
+    knots, values, previous = [], [], 0.0
+    for layer in EXTRACRANIAL_LAYERS:
+        start, value = layer[0], layer[column]
+        knots += [start - 0.5, start + 0.5]
+        values += [previous, value]
+        previous = value
+    knots += [EXTRACRANIAL_LAYERS[-1][1] - 0.5, EXTRACRANIAL_LAYERS[-1][1] + 0.5]
+    values += [previous, 0.0]
+    return np.interp(distance_mm, knots, values).astype(np.float32)
+
+
+def _ras_coordinates(grid: Volume) -> np.ndarray:
+    """RAS mm of every voxel centre, ``[k, j, i, 3]`` float32, built by broadcasting the three axes."""
+    k, j, i = (np.arange(n, dtype=np.float32) for n in grid.array.shape)
+    axes = grid.ijk_to_ras.astype(np.float32)
+    ras = np.empty((*grid.array.shape, 3), dtype=np.float32)
+    for c in range(3):
+        ras[..., c] = axes[c, 3] + axes[c, 2] * k[:, None, None] + axes[c, 1] * j[None, :, None] + axes[c, 0] * i[None, None, :]
+    return ras
 
 
 @dataclass
@@ -305,15 +343,33 @@ def _lesion(ras: np.ndarray, wm: np.ndarray, gm: np.ndarray, spacing: float, rng
     return _Lesion(core=core.astype(np.float32), rim=(tumour - core).astype(np.float32), oedema=oedema.astype(np.float32))
 
 
-def _mri_signal(gm, wm, csf, outside_mm, lesion: _Lesion, spacing: float, rng) -> np.ndarray:
+def _labels(gm: np.ndarray, wm: np.ndarray, csf: np.ndarray, outside_mm: np.ndarray, lesion: _Lesion) -> np.ndarray:
+    """Most likely tissue of each voxel; lesion parts win where they make up over half of it."""
+    fractions = np.stack([csf, gm, wm])
+    labels = np.zeros(gm.shape, dtype=np.uint8)
+    inside = fractions.sum(axis=0) > 0.5
+    labels[inside] = (LABELS["csf"] + np.argmax(fractions, axis=0))[inside]
+    skull_start, skull_end = EXTRACRANIAL_LAYERS[0][0], EXTRACRANIAL_LAYERS[SKULL_LAYERS - 1][1]
+    labels[~inside & (outside_mm >= skull_start) & (outside_mm < skull_end)] = LABELS["skull"]
+    labels[~inside & (outside_mm >= skull_end) & (outside_mm < EXTRACRANIAL_LAYERS[-1][1])] = LABELS["scalp"]
+    labels[lesion.oedema > 0.5] = LABELS["oedema"]
+    labels[lesion.rim > 0.5] = LABELS["enhancing_rim"]
+    labels[lesion.core > 0.5] = LABELS["necrotic_core"]
+    return labels
+
+
+def _mri_signal(
+    t1: np.ndarray, gm: np.ndarray, wm: np.ndarray, csf: np.ndarray, icv: np.ndarray, outside_mm: np.ndarray,
+    lesion: _Lesion, spacing: float, rng: np.random.Generator,
+) -> np.ndarray:
     s = MRI_SIGNAL
-    white = wm * ((1.0 - lesion.oedema) * s["wm"] + lesion.oedema * s["oedema"])
-    grey = gm * ((1.0 - 0.5 * lesion.oedema) * s["gm"] + 0.5 * lesion.oedema * s["oedema"])
     # A little anatomical texture, as real tissue is never perfectly uniform.
     texture = 1.0 + 0.03 * _smooth_field(gm.shape, 1.5 / spacing, rng)
-    brain = (white + grey) * texture + csf * s["csf"]
-    brain = brain * (1.0 - lesion.tumour) + lesion.rim * s["rim"] + lesion.core * s["core"]
-    signal = brain + sum(_band(outside_mm, start, end) * mri for start, end, mri, _ in EXTRACRANIAL_LAYERS)
+    classes = (wm * s["wm"] + gm * s["gm"]) * texture + csf * s["csf"]
+    # The template T1, inverted, carries what tissue classes miss (deep nuclei, real partial volume).
+    normal = (1.0 - T1_DETAIL_WEIGHT) * classes + T1_DETAIL_WEIGHT * icv * _t2_from_t1(t1, gm, wm, csf)
+    brain = _with_lesion(normal, lesion, s)
+    signal = brain + _layers(outside_mm, column=2)
     bias = 1.0 + 0.08 * _smooth_field(gm.shape, 40.0 / spacing, rng)
     signal = signal * bias
     # Magnitude images have Rician noise: the modulus of a complex signal with Gaussian noise on both channels.
@@ -322,17 +378,31 @@ def _mri_signal(gm, wm, csf, outside_mm, lesion: _Lesion, spacing: float, rng) -
     return np.sqrt(real**2 + imaginary**2).astype(np.float32)
 
 
-def _pet_uptake(gm, wm, csf, outside_mm, lesion: _Lesion, ras: np.ndarray, spacing: float, rng) -> np.ndarray:
+def _with_lesion(normal: np.ndarray, lesion: _Lesion, signal: dict[str, float]) -> np.ndarray:
+    """``normal`` tissue turned into oedema where the lesion spreads, and replaced by tumour inside it."""
+    tissue = normal * (1.0 - lesion.oedema) + lesion.oedema * signal["oedema"]
+    return tissue * (1.0 - lesion.tumour) + lesion.rim * signal["rim"] + lesion.core * signal["core"]
+
+
+def _t2_from_t1(t1: np.ndarray, gm: np.ndarray, wm: np.ndarray, csf: np.ndarray) -> np.ndarray:
+    """T1 mapped linearly so that its CSF level gives CSF's T2 signal and its white-matter level white matter's."""
+    t1_csf = float(np.median(t1[csf > 0.9]))
+    t1_wm = float(np.median(t1[wm > 0.9]))
+    return MRI_SIGNAL["csf"] + (t1 - t1_csf) / (t1_wm - t1_csf) * (MRI_SIGNAL["wm"] - MRI_SIGNAL["csf"])
+
+
+def _pet_uptake(
+    gm: np.ndarray, wm: np.ndarray, csf: np.ndarray, outside_mm: np.ndarray, lesion: _Lesion, ras: np.ndarray,
+    spacing: float, rng: np.random.Generator,
+) -> np.ndarray:
     u = PET_UPTAKE
     # Regional metabolism varies over a few centimetres (about +-7 %); the cerebellum takes up less than cortex.
     regional = 1.0 + 0.07 * _smooth_field(gm.shape, 8.0 / spacing, rng)
     cerebellum = expit((CEREBELLUM_BELOW_Z_MM - ras[..., 2]) / 4.0) * expit((CEREBELLUM_BEHIND_Y_MM - ras[..., 1]) / 5.0)
     regional *= 1.0 - (1.0 - CEREBELLUM_RELATIVE_UPTAKE) * cerebellum
-    white = wm * ((1.0 - lesion.oedema) * u["wm"] + lesion.oedema * u["oedema"])
-    grey = gm * ((1.0 - 0.5 * lesion.oedema) * u["gm"] + 0.5 * lesion.oedema * u["oedema"]) * regional
-    brain = white + grey + csf * u["csf"]
-    brain = brain * (1.0 - lesion.tumour) + lesion.rim * u["rim"] + lesion.core * u["core"]
-    uptake = brain + sum(_band(outside_mm, start, end) * pet for start, end, _, pet in EXTRACRANIAL_LAYERS)
+    normal = (wm * u["wm"] + gm * u["gm"] * regional) + csf * u["csf"]
+    brain = _with_lesion(normal, lesion, u)
+    uptake = brain + _layers(outside_mm, column=3)
     return uptake.astype(np.float32)
 
 

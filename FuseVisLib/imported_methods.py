@@ -89,6 +89,8 @@ def register_weights_file(path: str | Path, *, replace: bool = False) -> FusionM
         base.build,
         base.receptive_radius,
         path,
+        # The authors' notebooks train with the same recipe, so scores use the base's loss weights.
+        training=base.training,
         description=f"{base.name} with weights imported from {source}",
         replace=True,
     )
@@ -102,11 +104,11 @@ def register_imported_methods(directory: str | Path | None = None) -> list[Fusio
     Runs when FuseVisLib is imported, so a bad file is skipped with a warning
     instead of stopping FuseVis.
     """
-    directory = Path(directory) if directory is not None else user_models_dir()
     try:
+        directory = Path(directory) if directory is not None else user_models_dir()
         files = sorted(directory.glob("*.safetensors")) if directory.is_dir() else []
-    except OSError as error:
-        warnings.warn(f"FuseVis: cannot list imported models in {directory}: {error}", stacklevel=2)
+    except (OSError, RuntimeError) as error:  # RuntimeError: no home directory to be found
+        warnings.warn(f"FuseVis: cannot list imported models ({error})", stacklevel=2)
         return []
     registered = []
     for path in files:

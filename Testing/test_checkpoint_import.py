@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 import hashlib
 import importlib.util
+import io
 import json
 import os
 from pathlib import Path
@@ -30,6 +31,7 @@ import torch.nn.backends.thnn as thnn
 
 from FuseVisLib import FuseVisError, load_method, method_names, networks, registry
 from FuseVisLib.checkpoint_import import import_checkpoint
+from FuseVisLib.checkpoint_import.restricted_unpickler import ADMITTED, RecordedOrderedDict, load_restricted
 from FuseVisLib.cli import main
 from FuseVisLib.imported_methods import register_imported_methods, register_weights_file
 
@@ -106,7 +108,7 @@ def reference_network(model: nn.Module, name: str) -> nn.Module:
 
 def inputs(seed: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
-    return torch.rand(1, 1, 24, 24, generator=generator), torch.rand(1, 1, 24, 24, generator=generator)
+    return torch.rand(1, 1, 20, 20, generator=generator), torch.rand(1, 1, 20, 20, generator=generator)
 
 
 def max_difference(first: nn.Module, second: nn.Module) -> float:
@@ -165,11 +167,13 @@ def test_stored_batchnorm_statistics_decide_the_output(name, tmp_path):
 
 
 def _checkpoint_dictionary(model: nn.Module, path: Path) -> None:
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    optimizer.zero_grad()
-    sum(parameter.sum() for parameter in model.parameters()).backward()
-    optimizer.step()
-    checkpoint = {"epoch": 30, "model_state_dict": model.state_dict(), "optimizer_state_dict": optimizer.state_dict()}
+    # Adam's state_dict layout, written out (a real first Adam step costs seconds of lazy imports).
+    adam_state = {
+        index: {"step": torch.tensor(30.0), "exp_avg": torch.randn_like(p), "exp_avg_sq": torch.rand_like(p)}
+        for index, p in enumerate(model.parameters())
+    }
+    optimizer = {"state": adam_state, "param_groups": [{"lr": 2e-4, "params": list(adam_state)}]}
+    checkpoint = {"epoch": 30, "model_state_dict": model.state_dict(), "optimizer_state_dict": optimizer}
     torch.save(checkpoint, path, _use_new_zipfile_serialization=False)
 
 
@@ -188,7 +192,7 @@ def test_other_checkpoint_layouts_import(variant, tmp_path):
     model = notebook_model(name, seed=3)
     path = tmp_path / ("weights.npz" if variant == "npz" else "weights.pt")
     save(model, path)
-    reference = reference_network(model, name)  # after save: the optimizer step changed the weights
+    reference = reference_network(model, name)
 
     imported = import_checkpoint(path, name)
 
@@ -247,6 +251,22 @@ def test_checkpoint_that_runs_code_is_refused_and_nothing_runs(payload, legacy, 
     assert f"{function.__module__}.{function.__name__}" in message
     assert not marker.exists()
     assert not weights_written(tmp_path / "user-models")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [b"ctorch._utils\n_rebuild_tensor_v2\n", b"ctorch\nFloatStorage\n", b"ccollections\nOrderedDict\n"],
+    ids=["admitted function", "storage type", "container class"],
+)
+def test_file_cannot_alter_what_the_unpickler_admits(target):
+    """Pickle's BUILD sets state on an object: aimed at an admitted object it fails, and later loads are unaffected."""
+    # <target> (None, {"__defaults__": (1,)}) BUILD: set __defaults__ as a slot attribute.
+    crafted = b"\x80\x02" + target + b"N}X\x0c\x00\x00\x00__defaults__K\x01\x85s\x86b."
+    with pytest.raises((ValueError, TypeError, AttributeError)):
+        load_restricted(io.BytesIO(crafted))
+    assert ADMITTED[("torch._utils", "_rebuild_tensor_v2")].function.__defaults__ == (False, None, None)
+    assert ADMITTED[("torch", "FloatStorage")].dtype == torch.float32
+    assert "__defaults__" not in vars(RecordedOrderedDict)
 
 
 def test_loader_never_imports_the_modules_a_file_names(tmp_path, monkeypatch):
@@ -349,6 +369,7 @@ def test_weights_file_anywhere_can_be_registered(tmp_path):
     method = register_weights_file(out)
 
     assert method.name == "MaskNet@custom" and method.receptive_radius == 8
+    assert method.training == registry.get_method("MaskNet").training
     assert register_weights_file(out) is method
     assert "MaskNet@custom" in method_names()
     other = tmp_path / "other" / "custom.safetensors"

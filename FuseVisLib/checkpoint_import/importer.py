@@ -13,7 +13,6 @@ from ..weights import read_model_card, save_weights
 from .file_formats import read_checkpoint
 from .mapping import map_onto_method, networks_with_weights
 from .state_extraction import find_state_dicts
-from .tensor_records import CorruptCheckpoint
 
 # The card lists at most this many class names the file recorded (whole models name dozens).
 LISTED_CLASSES = 20
@@ -73,8 +72,10 @@ def import_checkpoint(checkpoint: str | Path, method: str, out: str | Path | Non
     contents = read_checkpoint(checkpoint)
     try:
         candidates = find_state_dicts(contents.root)
-    except (CorruptCheckpoint, RecursionError) as error:
-        raise FuseVisError(f"{checkpoint} is damaged ({error}); copy the file again from its source") from None
+    # Whatever the file's structure makes the walk trip over (CorruptCheckpoint is a
+    # ValueError; absurd nesting a RecursionError) means a damaged or crafted file.
+    except (ValueError, TypeError, AttributeError, RuntimeError) as error:
+        raise FuseVisError(f"{checkpoint} is damaged ({type(error).__name__}: {error}); copy the file again from its source") from None
     fit, candidate = map_onto_method(candidates, base.name, checkpoint.name)
     digest = sha256_of(checkpoint)
     _check_free(out, digest, base.name, replace)

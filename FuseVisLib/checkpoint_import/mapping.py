@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from itertools import zip_longest
 
 import torch
 from torch import nn
@@ -39,6 +40,7 @@ def fit_state_dict(found: dict[str, torch.Tensor], module: nn.Module) -> Fit:
         found = {name[len(PARALLEL_PREFIX):]: tensor for name, tensor in found.items()}
     expected = module.state_dict()
     fit = Fit(OrderedDict())
+    missing, wrong = [], []
     for name, target in expected.items():
         tensor = found.get(name)
         if tensor is None:
@@ -46,16 +48,17 @@ def fit_state_dict(found: dict[str, torch.Tensor], module: nn.Module) -> Fit:
                 fit.tensors[name] = torch.zeros_like(target)
                 fit.filled.append(name)
             else:
-                fit.mismatches.append(f"{name}: expected {_shape(target)}, not in the file")
+                missing.append(f"{name}: expected {_shape(target)}, not in the file")
         elif _shape(tensor) != _shape(target):
-            fit.mismatches.append(f"{name}: expected {_shape(target)}, found {_shape(tensor)}")
+            wrong.append(f"{name}: expected {_shape(target)}, found {_shape(tensor)}")
         elif tensor.dtype.is_floating_point != target.dtype.is_floating_point:
-            fit.mismatches.append(f"{name}: expected {target.dtype}, found {tensor.dtype}")
+            wrong.append(f"{name}: expected {target.dtype}, found {tensor.dtype}")
         else:
             fit.tensors[name] = tensor.to(target.dtype)
-    fit.mismatches += [
-        f"{name}: not in {type(module).__name__}, found {_shape(tensor)}" for name, tensor in found.items() if name not in expected
-    ]
+    unexpected = [f"{name}: not in {type(module).__name__}, found {_shape(t)}" for name, t in found.items() if name not in expected]
+    # Wrong shapes first; then absent and surplus names alternate, so a short list shows both sides.
+    alternating = [entry for pair in zip_longest(missing, unexpected) for entry in pair if entry is not None]
+    fit.mismatches = wrong + alternating
     return fit
 
 

@@ -11,7 +11,9 @@ for every name the file mentions (``find_class``) before anything is called:
   ``importlib`` ...), and any name that resolves, in a module this process has
   already imported, to a function rather than a class (``torch.save``);
 - *recorded*: every other name, typically a class (``__main__.FunFuseAn``,
-  ``torch.nn.modules.conv.Conv2d``) becomes a fresh inert placeholder class.
+  ``torch.nn.modules.conv.Conv2d``), and the one function old checkpoints
+  call on load for nothing (``torch.nn.backends.thnn._get_thnn_function_backend``)
+  become fresh inert placeholder classes.
 
 No module is ever imported: names are looked up only in ``sys.modules``,
 through the modules' ``__dict__`` (no ``__getattr__`` hooks).
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import _compat_pickle
 from collections import OrderedDict
-import copyreg
 from dataclasses import dataclass
 import pickle
 import sys
@@ -31,9 +32,9 @@ from .inert_records import InertRecord, inert_class
 from .tensor_records import (
     STORAGE_DTYPES,
     CorruptCheckpoint,
+    Sealed,
     StorageTable,
     StorageType,
-    rebuild_from_type,
     rebuild_parameter,
     rebuild_tensor,
     rebuild_tensor_v2,
@@ -66,6 +67,30 @@ class RecordedOrderedDict(OrderedDict):
         self.pickled_state = state
 
 
+class AdmittedFunction(Sealed):
+    """A function the file may call; sealed, so the file cannot alter it (its defaults, say) for later loads."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+
+    def __call__(self, *arguments: Any, **keyword_arguments: Any) -> Any:
+        return self.function(*arguments, **keyword_arguments)
+
+    def __repr__(self) -> str:
+        return f"<admitted {self.function.__name__}>"
+
+
+def _rebuild_from_type(function: Any, new_type: Any, arguments: Any, state: Any = None) -> Any:
+    """Tensor subclasses: the same data, whatever subclass (an inert record here) the file names."""
+    if not any(function is rebuilder for rebuilder in TENSOR_REBUILDERS.values()) or not isinstance(arguments, tuple):
+        raise CorruptCheckpoint(f"a tensor subclass is rebuilt with {function!r}, which is not a tensor rebuilder")
+    if not (isinstance(new_type, type) and issubclass(new_type, InertRecord)):
+        raise CorruptCheckpoint(f"a tensor subclass names {new_type!r} as its type")
+    return function(*arguments)
+
+
 def _reconstruct(cls: Any, base: Any = None, state: Any = None) -> InertRecord:
     """``copyreg._reconstructor`` (pickle protocols 0 and 1) for a recorded class."""
     if not (isinstance(cls, type) and issubclass(cls, InertRecord)):
@@ -78,19 +103,24 @@ def _new_object(cls: Any, *arguments: Any, **keyword_arguments: Any) -> InertRec
     return _reconstruct(cls)
 
 
+TENSOR_REBUILDERS = {
+    ("torch._utils", "_rebuild_tensor"): AdmittedFunction(rebuild_tensor),
+    ("torch._utils", "_rebuild_tensor_v2"): AdmittedFunction(rebuild_tensor_v2),
+    ("torch._utils", "_rebuild_parameter"): AdmittedFunction(rebuild_parameter),
+    ("torch._utils", "_rebuild_parameter_with_state"): AdmittedFunction(rebuild_parameter),
+}
+# Functions are sealed; builtin types are immutable, and pickle cannot alter a class
+# through __setstate__, so the classes are handed out as they are.
 ADMITTED: dict[tuple[str, str], Any] = {
-    ("torch._utils", "_rebuild_tensor"): rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor_v2"): rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): rebuild_parameter,
-    ("torch._tensor", "_rebuild_from_type_v2"): rebuild_from_type,
+    **TENSOR_REBUILDERS,
+    ("torch._tensor", "_rebuild_from_type_v2"): AdmittedFunction(_rebuild_from_type),
     ("collections", "OrderedDict"): RecordedOrderedDict,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
     ("builtins", "object"): object,
     ("torch", "Size"): tuple,
-    ("copyreg", "_reconstructor"): _reconstruct,
-    ("copyreg", "__newobj__"): _new_object,
+    ("copyreg", "_reconstructor"): AdmittedFunction(_reconstruct),
+    ("copyreg", "__newobj__"): AdmittedFunction(_new_object),
 }
 ADMITTED.update({("torch", name): StorageType(name, dtype) for name, dtype in STORAGE_DTYPES.items()})
 ADMITTED.update({("torch.cuda", name): StorageType(name, dtype) for name, dtype in STORAGE_DTYPES.items()})
@@ -131,7 +161,7 @@ def _refusal_reason(module: str, name: str) -> str | None:
         return f"from {module}, a module that reaches the operating system or the interpreter"
     if any(module == refused or module.startswith(refused + ".") for refused in REFUSED_TORCH_MODULES):
         return f"from {module}, which loads code or files"
-    if name.startswith("__") and name.endswith("__"):
+    if any(part.startswith("__") and part.endswith("__") for part in name.split(".")):
         return "a special attribute, never part of a checkpoint"
     target = _already_imported(module, name)
     if target is not None and callable(target) and not isinstance(target, type):

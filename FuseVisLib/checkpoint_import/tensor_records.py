@@ -11,7 +11,6 @@ import math
 
 import torch
 
-from .inert_records import InertRecord
 
 # torch.<Name>Storage (and torch.cuda.<Name>Storage for GPU-saved files) -> element type.
 STORAGE_DTYPES: dict[str, torch.dtype] = {
@@ -37,8 +36,17 @@ class NotThisFormat(CorruptCheckpoint):
     """The file does not even start like the format a reader expects."""
 
 
+class Sealed:
+    """Base for objects a file may use but never alter: pickle's BUILD opcode calls __setstate__."""
+
+    __slots__ = ()
+
+    def __setstate__(self, state: object) -> None:
+        raise CorruptCheckpoint(f"the file tries to alter {type(self).__name__}, which it may only use")
+
+
 @dataclass(frozen=True)
-class StorageType:
+class StorageType(Sealed):
     """What ``torch.FloatStorage`` and friends become: only their element type."""
 
     name: str
@@ -49,8 +57,10 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-class StorageRecord:
+class StorageRecord(Sealed):
     """One storage named by a persistent id; ``fill`` gives it its bytes."""
+
+    __slots__ = ("key", "dtype", "numel", "location", "data")
 
     def __init__(self, key: str, dtype: torch.dtype, numel: int, location: str) -> None:
         self.key = key
@@ -83,7 +93,7 @@ class StorageTable:
         self.by_key: dict[str, StorageRecord] = {}
 
     def storage(self, storage_type: object, key: object, location: object, numel: object) -> StorageRecord:
-        if not isinstance(storage_type, StorageType):
+        if not isinstance(storage_type, StorageType) or not isinstance(storage_type.dtype, torch.dtype):
             raise CorruptCheckpoint(f"a storage names {storage_type!r} as its type, not a torch storage type")
         if isinstance(location, bytes):
             location = location.decode("ascii", "replace")
@@ -97,8 +107,10 @@ class StorageTable:
         return record
 
 
-class TensorRecord:
+class TensorRecord(Sealed):
     """A strided view of a storage, as ``_rebuild_tensor_v2`` would have made it."""
+
+    __slots__ = ("storage", "offset", "size", "stride")
 
     def __init__(self, storage: object, offset: object, size: object, stride: object) -> None:
         if not isinstance(storage, StorageRecord):
@@ -148,14 +160,3 @@ def rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=None
         raise CorruptCheckpoint(f"a parameter wraps {data!r}, not a tensor")
     return data
 
-
-def rebuild_from_type(function, new_type, arguments, state=None) -> TensorRecord:
-    """Tensor subclasses: the same data, whatever subclass (an inert record here) the file names."""
-    if function not in TENSOR_REBUILDERS or not isinstance(arguments, tuple):
-        raise CorruptCheckpoint(f"a tensor subclass is rebuilt with {function!r}, which is not a tensor rebuilder")
-    if not (isinstance(new_type, type) and issubclass(new_type, InertRecord)):
-        raise CorruptCheckpoint(f"a tensor subclass names {new_type!r} as its type")
-    return function(*arguments)
-
-
-TENSOR_REBUILDERS = (rebuild_tensor, rebuild_tensor_v2, rebuild_parameter)

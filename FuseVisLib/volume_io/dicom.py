@@ -36,9 +36,25 @@ SOP_CLASS_OF_MODALITY = {"MR": MRImageStorage, "PT": PositronEmissionTomographyI
 SPACING_TOLERANCE = 0.1
 
 
+def is_dicom_file(path: Path) -> bool:
+    """True for a file carrying the DICOM preamble signature ("DICM" at byte 128)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
 def read_dicom_series(folder: Path, series_id: str | None = None) -> Volume:
     """Volume of the DICOM series in ``folder`` (the only one, or ``series_id``)."""
-    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    warnings_shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    # GDCM warns on stderr about folders without series; the error below says it better.
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(warnings_shown)
     if not series_ids:
         raise FuseVisError(f"{folder} holds no DICOM series; give a folder of DICOM slice files or a NIfTI file")
     if series_id is None:

@@ -1,13 +1,17 @@
-"""Single-file volumes (NIfTI .nii/.nii.gz; also NRRD and MetaImage) through SimpleITK.
+"""NIfTI files (.nii, .nii.gz) through nibabel.
 
-SimpleITK reads NIfTI the way Slicer does (ITK's reader, the sform/qform
-choice included), so a file lands on the same RAS geometry in both.
+nibabel rather than SimpleITK: ITK's NIfTI reader silently turns NaN
+voxels into 0, hiding broken input that FuseVis must report. NIfTI's world
+space is RAS already, and the affine nibabel returns (sform if set, else
+qform) is the voxel-to-RAS matrix as is.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import SimpleITK as sitk
+import nibabel as nib
+import numpy as np
+from nibabel.filebasedimages import ImageFileError
 
 from ..errors import FuseVisError
 from .checks import check_image_layout
@@ -16,38 +20,44 @@ from .volume import Volume
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
-def read_image_file(path: Path) -> Volume:
-    """Volume of a single image file; clear errors for unreadable, 2-D, 4-D, vector or empty images."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
+def is_nifti_path(path: Path) -> bool:
+    return path.name.lower().endswith(NIFTI_SUFFIXES)
+
+
+def read_nifti(path: Path) -> Volume:
+    """Volume of a NIfTI file; clear errors for unreadable, 2-D, 4-D, vector or empty images."""
     try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        raise FuseVisError(
-            f"{path} is not a readable volume file; give a NIfTI file (.nii or .nii.gz) or a folder holding a DICOM series"
-        ) from None
-    size = tuple(int(n) for n in reader.GetSize())
-    check_image_layout(reader.GetDimension(), size, reader.GetNumberOfComponents(), str(path))
+        image = nib.load(str(path))
+    except (ImageFileError, OSError, EOFError, ValueError) as error:
+        raise FuseVisError(f"{path} is not a readable NIfTI file ({_first_line(error)}); export it again, or give a DICOM series folder") from None
+    dtype = image.get_data_dtype()
+    components = len(dtype.names) if dtype.names else 1
+    check_image_layout(len(image.shape), tuple(int(n) for n in image.shape), components, str(path))
     try:
-        image = reader.Execute()
-    except RuntimeError as error:
+        data = np.asarray(image.dataobj, dtype=np.float32)
+    except (OSError, EOFError, ValueError) as error:
         raise FuseVisError(f"{path} could not be read ({_first_line(error)}); the file may be truncated: export it again") from None
-    if image.GetDimension() == 4:
+    if data.ndim == 4:
         # A 4-D file with a single frame is an ordinary volume.
-        image = sitk.Extract(image, [*size[:3], 0], [0, 0, 0, 0])
-    return Volume.from_sitk(image)
+        data = data[..., 0]
+    # nibabel indexes [i, j, k]; Slicer and FuseVis hold [k, j, i].
+    return Volume(np.ascontiguousarray(data.transpose(2, 1, 0)), image.affine)
 
 
 def write_nifti(volume: Volume, path: str | Path) -> Path:
-    """Write ``volume`` as float32 NIfTI (qform and sform hold its geometry); returns the path."""
+    """Write ``volume`` as float32 NIfTI-1 (sform and qform both hold its geometry, units mm); returns the path."""
     path = Path(path)
-    if not path.name.endswith(NIFTI_SUFFIXES):
+    if not is_nifti_path(path):
         raise FuseVisError(f"{path} must end in .nii or .nii.gz to be written as NIfTI")
     path.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(volume.to_sitk(), str(path), useCompression=path.name.endswith(".gz"))
+    image = nib.Nifti1Image(np.ascontiguousarray(volume.array.transpose(2, 1, 0)), volume.ijk_to_ras)
+    image.set_sform(volume.ijk_to_ras, code="scanner")
+    image.set_qform(volume.ijk_to_ras, code="scanner")
+    image.header.set_xyzt_units("mm", "sec")
+    nib.save(image, str(path))
     return path
 
 
 def _first_line(error: Exception) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
+    return lines[0] if lines else type(error).__name__
