@@ -21,6 +21,7 @@ from .errors import FuseVisError
 from .fusion_loss import partial_losses, total_loss
 from .pair_folder import SlicePair, read_pair_folder, split_by_series
 from .registry import get_method
+from .training_checkpoint import TrainingState, has_checkpoint, load_checkpoint, save_checkpoint
 from .weights import save_weights
 
 
@@ -98,14 +99,11 @@ def train(plan: TrainingPlan, resume: bool = False) -> dict:
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
     run_dir = Path(plan.workdir) / plan.method
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_file = run_dir / "checkpoint.pt"
     history: list[dict] = []
     start_epoch, elapsed = 0, 0.0
-    if resume and checkpoint_file.is_file():
-        state = torch.load(checkpoint_file, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        history, start_epoch, elapsed = state["history"], state["epoch"], state["elapsed_s"]
+    if resume and has_checkpoint(run_dir):
+        resumed = load_checkpoint(run_dir, model, optimiser, device)
+        history, start_epoch, elapsed = resumed.history, resumed.epoch, resumed.elapsed_s
     elif resume:
         print(f"no checkpoint in {run_dir}; starting from scratch")
 
@@ -142,11 +140,7 @@ def train(plan: TrainingPlan, resume: bool = False) -> dict:
             + (f" validation {validation_losses['total']:.4f}" if validation_losses else "")
             + f" ({elapsed:.0f} s)"
         )
-        torch.save(
-            {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "history": history, "epoch": epoch + 1, "elapsed_s": elapsed},
-            checkpoint_file.with_suffix(".tmp"),
-        )
-        checkpoint_file.with_suffix(".tmp").replace(checkpoint_file)
+        save_checkpoint(run_dir, model, optimiser, TrainingState(epoch + 1, elapsed, history))
         write_loss_curves(history, run_dir, plan.method)
 
     model.eval()
