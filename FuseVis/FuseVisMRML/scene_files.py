@@ -1,0 +1,73 @@
+"""Saving the scene with every FuseVis output as a Medical Reality Bundle (.mrb), and reading it back.
+
+Inside the Slicer application its own ``saveScene``/``loadScene`` are
+used. With the PyPI package, every storable node that has no storage node
+gets its default one (NRRD for volumes, TSV for tables, colour tables as
+.ctbl, transforms as .h5) and the scene writes itself into the bundle;
+reading needs a data I/O manager with a cache folder, set up here when the
+scene has none.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from FuseVisLib.errors import FuseVisError
+
+from .loading import running_in_slicer_app
+
+
+def save_scene(scene, path: str | Path) -> Path:
+    """Write ``scene`` to the .mrb file ``path`` (its folder is created); FuseVisError if writing fails."""
+    path = Path(path).resolve()
+    if path.suffix.lower() != ".mrb":
+        raise FuseVisError(f"{path} must end in .mrb (a Medical Reality Bundle holding the scene and its data)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if running_in_slicer_app():
+        import slicer
+
+        if not slicer.util.saveScene(str(path)):
+            raise FuseVisError(f"Slicer could not save the scene to {path}; check that the folder is writable")
+        return path
+    for index in range(scene.GetNumberOfNodes()):
+        node = scene.GetNthNode(index)
+        if node.IsA("vtkMRMLStorableNode") and node.GetSaveWithScene() and node.GetStorageNode() is None:
+            node.AddDefaultStorageNode()
+    scene.SetRootDirectory(str(path.parent))
+    scene.SetURL(str(path.with_suffix(".mrml")))
+    if not scene.WriteToMRB(str(path)):
+        raise FuseVisError(f"the scene could not be written to {path}; check that the folder is writable and has space")
+    return path
+
+
+def read_scene(scene, path: str | Path) -> None:
+    """Replace ``scene``'s content with the .mrb file at ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FuseVisError(f"{path} does not exist; give a .mrb file saved by FuseVis or Slicer")
+    if running_in_slicer_app():
+        import slicer
+
+        slicer.util.loadScene(str(path), {"clear": True})
+        return
+    _ensure_data_io(scene)
+    if not scene.ReadFromMRB(str(path), True):
+        raise FuseVisError(f"{path} could not be read as a scene bundle (.mrb); save it again")
+
+
+def _ensure_data_io(scene) -> None:
+    import slicer
+
+    if scene.GetDataIOManager() is not None and scene.GetDataIOManager().GetCacheManager() is not None:
+        return
+    remote_io = slicer.vtkMRMLRemoteIOLogic()
+    remote_io.SetMRMLScene(scene)
+    # Bundles are unpacked into the cache folder, removed when the process ends.
+    cache = tempfile.TemporaryDirectory(prefix="fusevis-mrb-")
+    remote_io.GetCacheManager().SetRemoteCacheDirectory(cache.name)
+    remote_io.AddDataIOToScene()
+    # The scene holds the manager, not the logic or the folder: keep both alive with it.
+    _KEPT_ALIVE.append((remote_io, cache))
+
+
+_KEPT_ALIVE: list = []
