@@ -22,14 +22,13 @@ from .fusion_loss import partial_losses, total_loss
 from .pair_folder import SlicePair, read_pair_folder, split_by_series
 from .registry import get_method
 from .training_checkpoint import TrainingState, has_checkpoint, load_checkpoint, save_checkpoint
-from .weights import save_weights
+from .weights import load_weights, save_weights
 
 
-_FOREGROUND_TRIES = 8
-_FOREGROUND_MEAN = 0.1
 # Per-epoch validation uses this many evenly spaced held-out slices; the
 # model card's final figures use all of them.
 _EPOCH_VALIDATION_SLICES = 16
+_STATISTICS_PATCHES_PER_PAIR = 4
 
 
 @dataclass
@@ -46,6 +45,12 @@ class TrainingPlan:
     seed: int = 0
     device: str | None = None
     validation_series: list[str] | None = None
+    # "batch": BatchNorm normalises with batch statistics while training (the authors' way).
+    # "frozen": BatchNorm keeps fixed statistics, so training optimises exactly the
+    # function used at evaluation; with small patches this is what lets the network
+    # pin black background to 0 (batch statistics of patches vary with their content).
+    batchnorm: str = "batch"
+    init_weights: Path | None = None
 
 
 def stack(images: list[np.ndarray], device: torch.device) -> torch.Tensor:
@@ -59,12 +64,11 @@ def random_patches(pairs: list[SlicePair], patch: int, count: int, generator: np
         height, width = pair.mri.shape
         size_y, size_x = min(patch, height), min(patch, width)
         for _ in range(count):
-            # Mostly-black patches teach nothing; retry a few times for tissue.
-            for _attempt in range(_FOREGROUND_TRIES):
-                y = int(generator.integers(0, height - size_y + 1))
-                x = int(generator.integers(0, width - size_x + 1))
-                if pair.mri[y : y + size_y, x : x + size_x].mean() + pair.pet[y : y + size_y, x : x + size_x].mean() > _FOREGROUND_MEAN:
-                    break
+            # Uniform positions on purpose: SSIM's luminance term punishes any
+            # offset in black background hard, so the background must be seen
+            # as often as it occurs in whole slices.
+            y = int(generator.integers(0, height - size_y + 1))
+            x = int(generator.integers(0, width - size_x + 1))
             patches.append((pair.mri[y : y + size_y, x : x + size_x], pair.pet[y : y + size_y, x : x + size_x]))
     generator.shuffle(patches)
     return patches
@@ -101,6 +105,10 @@ def train(plan: TrainingPlan, resume: bool = False) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     history: list[dict] = []
     start_epoch, elapsed = 0, 0.0
+    if plan.batchnorm not in ("batch", "frozen"):
+        raise FuseVisError(f"--batchnorm must be batch or frozen, got {plan.batchnorm!r}")
+    if plan.init_weights is not None:
+        model.load_state_dict(load_weights(plan.init_weights, model))
     if resume and has_checkpoint(run_dir):
         resumed = load_checkpoint(run_dir, model, optimiser, device)
         history, start_epoch, elapsed = resumed.history, resumed.epoch, resumed.elapsed_s
@@ -110,7 +118,7 @@ def train(plan: TrainingPlan, resume: bool = False) -> dict:
     generator = np.random.default_rng(plan.seed + start_epoch)
     started = time.monotonic() - elapsed
     for epoch in range(start_epoch, plan.epochs):
-        model.train()
+        model.train(plan.batchnorm == "batch")
         patches = random_patches(training_pairs, plan.patch, plan.patches_per_pair, generator)
         sums: dict[str, float] = {}
         steps = 0
@@ -126,9 +134,9 @@ def train(plan: TrainingPlan, resume: bool = False) -> dict:
             optimiser.step()
             steps += 1
             for key, value in partials.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
-            sums["total"] = sums.get("total", 0.0) + float(loss)
-            progress.set_postfix(loss=f"{float(loss):.4f}")
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
+            sums["total"] = sums.get("total", 0.0) + float(loss.detach())
+            progress.set_postfix(loss=f"{float(loss.detach()):.4f}")
         train_losses = {key: value / max(steps, 1) for key, value in sums.items()}
         model.eval()
         last = epoch + 1 == plan.epochs
@@ -144,10 +152,16 @@ def train(plan: TrainingPlan, resume: bool = False) -> dict:
         write_loss_curves(history, run_dir, plan.method)
 
     model.eval()
-    if recalibrate_batchnorm(model, training_pairs, device):
-        final_validation = _validation_losses(model, validation_pairs, device, recipe.loss_weights)
-    else:
-        final_validation = history[-1]["validation"] if history else {}
+    if plan.batchnorm == "batch":
+        statistics_patches = random_patches(training_pairs, plan.patch, _STATISTICS_PATCHES_PER_PAIR, np.random.default_rng(plan.seed))
+        precise_batchnorm(
+            model,
+            [
+                (stack([p[0] for p in chunk], device), stack([p[1] for p in chunk], device))
+                for chunk in (statistics_patches[i : i + batch_size] for i in range(0, len(statistics_patches) - batch_size + 1, batch_size))
+            ],
+        )
+    final_validation = _validation_losses(model, validation_pairs, device, recipe.loss_weights)
     card = {
         "method": plan.method,
         "data": {
@@ -168,7 +182,8 @@ def train(plan: TrainingPlan, resume: bool = False) -> dict:
         "training_time_s": round(elapsed, 1),
         "final_train_losses": history[-1]["train"] if history else {},
         "final_validation_losses": final_validation,
-        "batchnorm_recalibrated_on_whole_slices": any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()),
+        "batchnorm": plan.batchnorm,
+        "initialised_from": Path(plan.init_weights).name if plan.init_weights else None,
     }
     out = Path(plan.out) if plan.out else method.weights_file
     save_weights(model, out, plan.method, card)
@@ -176,24 +191,24 @@ def train(plan: TrainingPlan, resume: bool = False) -> dict:
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: torch.nn.Module, pairs: list[SlicePair], device: torch.device) -> bool:
-    """Re-estimate BatchNorm statistics on whole training slices.
+def precise_batchnorm(model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> bool:
+    """Replace BatchNorm's running averages by exact averages over many training batches.
 
-    Training sees small tissue-rich patches; the running statistics they
-    leave behind do not describe whole slices with their black background,
-    which is what the network is used on. A cumulative average over whole
-    slices fixes that without touching the learned weights.
+    The running statistics are an exponential average of the last few
+    batches; evaluation should use the statistics the network was trained
+    under, so they are re-estimated as a plain mean over ``batches`` drawn
+    exactly like training batches (same patch size and sampling).
     """
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    if not norms or not pairs:
+    if not norms or not batches:
         return False
     saved_momentum = [m.momentum for m in norms]
     for norm in norms:
         norm.reset_running_stats()
         norm.momentum = None
     model.train()
-    for pair in pairs:
-        model(stack([pair.mri], device), stack([pair.pet], device))
+    for mri, pet in batches:
+        model(mri, pet)
     for norm, momentum in zip(norms, saved_momentum):
         norm.momentum = momentum
     model.eval()

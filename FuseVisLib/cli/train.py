@@ -17,6 +17,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--workdir", type=Path, default=Path("training-runs"), help="checkpoints and loss curves")
     parser.add_argument("--out", type=Path, help="weights file (default: the method's file in Resources/Models)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --workdir")
+    parser.add_argument("--batchnorm", choices=("batch", "frozen"), default="batch", help="BatchNorm statistics while training (see the README)")
+    parser.add_argument("--init", type=Path, help="start from these weights (safetensors) instead of a random initialisation")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true", help="print the model card as JSON")
@@ -41,6 +43,8 @@ def run(args) -> int:
         out=args.out,
         device=args.device,
         validation_series=args.validation_series,
+        batchnorm=args.batchnorm,
+        init_weights=args.init,
     )
     card = train(plan, resume=args.resume)
     if args.json:
