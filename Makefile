@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Rebuilt only when the dependency list changes, so a second run installs nothing.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test venv clean-venv
+.PHONY: run test venv clean-venv chromium
 
 venv: $(INSTALLED)
 
@@ -18,7 +18,14 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 run: $(INSTALLED)
-	$(BIN)/fusevis demo
+	$(BIN)/fusevis serve
 
-test: $(INSTALLED)
+test: $(INSTALLED) chromium
 	$(BIN)/python -m pytest -q
+
+# The browser tests drive Debian's chromium (never a downloaded browser). Installed once, as root;
+# where that is impossible they skip and say why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then echo "installed chromium"; \
+	  else echo "chromium is not installed and could not be (apt-get install chromium needs root): browser tests will be skipped"; fi; }

@@ -1,0 +1,40 @@
+"""Running a user's model for saliency without changing it: eval mode, no parameter gradients."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from ..errors import FuseVisError
+
+
+@contextlib.contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode (BatchNorm is a fixed affine map) and frozen parameters for the duration; restored afterwards."""
+    training = {module: module.training for module in model.modules() if module.training}
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    if training:
+        model.eval()
+    for parameter in frozen:
+        parameter.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for parameter in frozen:
+            parameter.requires_grad_(True)
+        for module in training:
+            module.training = True
+
+
+def fused_output(model: nn.Module, mri: torch.Tensor, pet: torch.Tensor) -> torch.Tensor:
+    """The model's [1,1,H,W] output, or a clear error if it returns anything else."""
+    output = model(mri, pet)
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != tuple(mri.shape):
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise FuseVisError(
+            f"{type(model).__name__} returned {shape} for inputs of shape {tuple(mri.shape)}; "
+            "saliency needs a network whose forward(mri, pet) returns one fused image of the same size"
+        )
+    return output

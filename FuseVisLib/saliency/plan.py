@@ -1,0 +1,110 @@
+"""Which exact computation the saliency engine uses for a model, decided once per model.
+
+Paths, fastest first (all exact):
+
+- ``cone``: the network traces into local operations (:mod:`local_graph`).
+  Jacobian images from the shrinking rectangles one output pixel depends on;
+  guidance images from windowed reverse passes (:mod:`window_backward`).
+- ``crop`` / ``lattice``: a finite receptive radius but an untraceable
+  network. Jacobian: the network run on a crop of radius r around the
+  pixel (clipped at the image border). Guidance: (r+1)^2 lattice-coloured
+  backward passes sharing one forward pass.
+- ``whole-image`` / ``per-pixel``: no finite radius, or the radius probe
+  disagreed: one whole-image backward pass per output pixel.
+
+The decision (and the radius probe behind it) is cached per model and
+redone when its parameters or buffers change.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import weakref
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from .inputs import model_device_and_dtype
+from .local_graph import LocalGraph, NotLocal, trace
+from .radius_probe import ProbeResult, probe_radius
+from .receptive_radius import AUTO, DeclaredRadius, declared_radius
+from .window_backward import folded_convolutions
+
+log = logging.getLogger("FuseVisLib.saliency")
+
+CONE, CROP, LATTICE, WHOLE_IMAGE, PER_PIXEL = "cone", "crop", "lattice", "whole-image", "per-pixel"
+
+
+@dataclass
+class SaliencyPlan:
+    declared: DeclaredRadius
+    graph: LocalGraph | None
+    jacobian_path: str
+    guidance_path: str
+    reason: str
+    probe: ProbeResult | None = None
+    _backward_weights: tuple | None = field(default=None, repr=False)
+
+    @property
+    def radius(self) -> int | None:
+        """The receptive radius the chosen paths rely on (None for the per-pixel paths)."""
+        return None if self.guidance_path == PER_PIXEL else self.declared.radius
+
+    @property
+    def probes(self) -> int | None:
+        """Lattice colours (r+1)^2: backward passes a guidance image needs with this radius."""
+        return None if self.radius is None else (self.radius + 1) ** 2
+
+    def backward_weights(self) -> tuple:
+        """Transposed (BatchNorm-folded) kernels for :func:`window_backward.backward_windows`, built once."""
+        if self._backward_weights is None:
+            self._backward_weights = folded_convolutions(self.graph)
+        return self._backward_weights
+
+
+_PLANS: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+def _fingerprint(model: nn.Module) -> tuple:
+    # data_ptr changes when a tensor moves (model.to(device)); _version when it is modified in place.
+    return tuple((id(t), t._version, t.data_ptr()) for t in itertools.chain(model.parameters(), model.buffers()))
+
+
+def plan_for(model: nn.Module, radius=AUTO) -> SaliencyPlan:
+    """The cached plan for ``model`` (call in eval mode, see :func:`model_mode.evaluation_mode`)."""
+    declared = declared_radius(model, radius)
+    key = (repr(declared), _fingerprint(model))
+    plans = _PLANS.setdefault(model, {})
+    if key not in plans:
+        plans.clear()  # plans for older weights or radii are stale
+        plans[key] = _make_plan(model, declared)
+    return plans[key]
+
+
+def _make_plan(model: nn.Module, declared: DeclaredRadius) -> SaliencyPlan:
+    try:
+        graph, trace_note = trace(model), "traced into local operations"
+    except NotLocal as reason:
+        graph, trace_note = None, str(reason)
+    if not declared.declared and graph is not None:
+        traced = {name: r if r is not None else 0 for name, r in graph.input_radii().items()}
+        declared = DeclaredRadius(traced, "the traced architecture (the model declares none)")
+    if declared.per_input is None:
+        plan = SaliencyPlan(declared, graph, WHOLE_IMAGE, PER_PIXEL, f"no finite receptive radius ({declared.source})")
+        log.info("saliency for %s: %s", type(model).__name__, plan.reason)
+        return plan
+    if graph is not None:
+        plan = SaliencyPlan(declared, graph, CONE, CONE, f"receptive radius {declared.per_input} px from {declared.source}; {trace_note}")
+    else:
+        plan = SaliencyPlan(declared, None, CROP, LATTICE, f"receptive radius {declared.per_input} px from {declared.source}; generic paths because {trace_note}")
+    device, dtype = model_device_and_dtype(model)
+    from .jacobian import fast_jacobian
+
+    plan.probe = probe_radius(model, declared, lambda images, row, col: fast_jacobian(model, plan, images, row, col), device, dtype)
+    if not plan.probe.agrees:
+        log.warning("saliency for %s: %s", type(model).__name__, plan.probe.message)
+        return SaliencyPlan(declared, graph, WHOLE_IMAGE, PER_PIXEL, plan.probe.message, plan.probe)
+    plan.reason += f"; {plan.probe.message}"
+    log.info("saliency for %s: %s", type(model).__name__, plan.reason)
+    return plan
+

@@ -1,0 +1,34 @@
+"""Reading one 2-D MRI or PET slice from a PNG (or other image) or a .npy file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FuseVisError
+from ..pair_folder import min_max_normalise, pet_activity, read_image
+
+
+def read_slice(path: str | Path, modality: str) -> np.ndarray:
+    """A float32 HxW image in [0, 1].
+
+    ``.npy``: a 2-D array used as it is (it must already lie in [0, 1]).
+    Image files: greyscale, or for PET also a colour-mapped rendering (the
+    colour map is inverted to activity); min-max normalised as the authors did.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FuseVisError(f"{modality} file {path} does not exist; pass an existing PNG or .npy file")
+    if path.suffix.lower() == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as error:
+            raise FuseVisError(f"{path} is not a readable .npy array ({error}); save it with numpy.save") from None
+        if array.ndim != 2:
+            raise FuseVisError(f"{path} holds an array of shape {array.shape}; save one 2-D slice (H, W)")
+        return np.asarray(array, dtype=np.float32)
+    pixels = read_image(path)
+    if modality.upper() == "PET":
+        return pet_activity([pixels])[0]
+    grey = pixels if pixels.ndim == 2 else pixels.astype(np.float32).mean(axis=2)
+    return min_max_normalise(grey)

@@ -1,0 +1,118 @@
+"""`fusevis saliency` and `fusevis bench` end to end through the command-line entry point."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from FuseVisLib.cli import main
+from FuseVisLib.registry import load_method
+from FuseVisLib.saliency import guidance_images, jacobian_images
+
+
+def _fusevis_here(capsys, *args) -> tuple[int, str, str]:
+    """``fusevis ARGS`` through the console entry point, in this process (no start-up cost)."""
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture()
+def npy_pair(tmp_path, rng):
+    mri, pet = rng.random((20, 26), dtype=np.float32), rng.random((20, 26), dtype=np.float32)
+    np.save(tmp_path / "mri.npy", mri)
+    np.save(tmp_path / "pet.npy", pet)
+    return tmp_path / "mri.npy", tmp_path / "pet.npy", mri, pet
+
+
+def test_saliency_writes_raw_images_and_renders(npy_pair, tmp_path, capsys):
+    mri_file, pet_file, mri, pet = npy_pair
+    out = tmp_path / "out"
+    code, stdout, err = _fusevis_here(
+        capsys, "saliency", "--mri", str(mri_file), "--pet", str(pet_file), "--method", "WeightedAveraging",
+        "--pixel", "0,25", "--pixel", "10,12", "--out", str(out), "--json", "--no-progress",
+    )
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["guidance_path"] == "lattice" and summary["radius"] == 0
+    model = load_method("WeightedAveraging", "cpu")
+    guidance = guidance_images(model, mri, pet)
+    np.testing.assert_array_equal(np.load(out / "guidance_mri.npy"), guidance.mri)
+    np.testing.assert_array_equal(np.load(out / "guidance_pet.npy"), guidance.pet)
+    jacobian = jacobian_images(model, mri, pet, 10, 12)
+    np.testing.assert_array_equal(np.load(out / "jacobian_r10_c12_pet.npy"), jacobian.pet)
+    for name in ["guidance_rgb", "scatter", "jacobian_r0_c25_view", "jacobian_r10_c12_mri", "fused"]:
+        with Image.open(summary["files"][name]) as image:
+            assert image.format == "PNG"
+    with Image.open(out / "guidance_rgb.png") as image:
+        assert image.size == (26, 20) and image.mode == "RGB"
+
+
+def test_saliency_reads_a_real_png_pair_with_colour_mapped_pet(aanlib_dir, tmp_path, capsys):
+    name = sorted(p.name for p in (aanlib_dir / "MRI").iterdir())[0]
+    out = tmp_path / "out"
+    code, _, err = _fusevis_here(
+        capsys, "saliency", "--mri", str(aanlib_dir / "MRI" / name), "--pet", str(aanlib_dir / "PET" / name),
+        "--method", "WeightedAveraging", "--out", str(out), "--no-progress",
+    )
+    assert code == 0, err
+    with Image.open(aanlib_dir / "PET" / name) as pet_png:
+        assert pet_png.mode == "RGB"
+        size = pet_png.size
+    guidance = np.load(out / "guidance_pet.npy")
+    assert guidance.shape == (size[1], size[0]) and np.isfinite(guidance).all()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--pixel", "20,3"], "lies outside the 20x26 image"),
+        (["--pixel", "3"], "--pixel takes ROW,COL"),
+        (["--gamma1", "3"], "gamma must be a number between 0.1 and 2.0"),
+    ],
+)
+def test_saliency_errors_are_one_clear_line(npy_pair, tmp_path, capsys, extra, message):
+    mri_file, pet_file, _, _ = npy_pair
+    code, _, err = _fusevis_here(
+        capsys, "saliency", "--mri", str(mri_file), "--pet", str(pet_file), "--method", "WeightedAveraging", "--out", str(tmp_path / "o"), *extra
+    )
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_saliency_refuses_a_volume_and_missing_weights(npy_pair, tmp_path, capsys, monkeypatch):
+    mri_file, pet_file, mri, _ = npy_pair
+    np.save(tmp_path / "volume.npy", np.stack([mri, mri]))
+    code, _, err = _fusevis_here(
+        capsys, "saliency", "--mri", str(tmp_path / "volume.npy"), "--pet", str(pet_file), "--method", "WeightedAveraging", "--out", str(tmp_path / "o")
+    )
+    assert code == 2 and "save one 2-D slice" in err and "Traceback" not in err
+    from FuseVisLib.registry import get_method
+
+    monkeypatch.setattr(get_method("FunFuseAn"), "weights_file", tmp_path / "no-models" / "FunFuseAn.safetensors")
+    code, _, err = _fusevis_here(capsys, "saliency", "--mri", str(mri_file), "--pet", str(pet_file), "--method", "FunFuseAn", "--out", str(tmp_path / "o"))
+    assert code == 2 and "weights file" in err and "missing" in err
+
+
+def test_bench_prints_every_figure_from_one_run(tmp_path, capsys, monkeypatch):
+    # The per-method process inherits the environment: no weights there, so the untrained network.
+    monkeypatch.setenv("FUSEVIS_MODELS_DIR", str(tmp_path / "no-models"))
+    code, out, err = _fusevis_here(
+        capsys, "bench", "--json", "--size", "20", "--methods", "FunFuseAn",
+        "--jacobian-pixels", "3", "--reference-pixels", "4", "--full-jacobian-pixels", "1",
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["size"] == 20
+    figures = report["methods"]["FunFuseAn"]
+    assert figures["weights"] == "untrained" and figures["paths"] == {"jacobian": "cone", "guidance": "cone"}
+    assert figures["probes"] == 144
+    for key in ["jacobian_ms_median", "jacobian_full_ms_median", "guidance_s", "naive_guidance_s_estimate", "peak_rss_mb", "guidance_probe_cost"]:
+        assert figures[key] > 0, key
+    assert figures["guidance_speedup"] == pytest.approx(figures["naive_guidance_s_estimate"] / figures["guidance_s"], rel=0.05)
+    assert figures["max_abs_error"]["jacobian"] <= 1e-6 and figures["max_abs_error"]["guidance"] <= 1e-6
