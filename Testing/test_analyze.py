@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 from FuseVisLib import FuseVisError, load_method, register_method, registry
 from FuseVisLib.analysis import find_pixels_of_interest, select_methods
@@ -24,28 +23,15 @@ from FuseVisLib.analysis.report_html import number
 from FuseVisLib.cli import main
 from FuseVisLib.fusion_loss import partial_losses
 from FuseVisLib.saliency import jacobian_images
+from viewer_network import ViewerTestNet
 
 SMALL_NET = "AnalyzeTestNet"
 METHODS = ["WeightedAveraging", SMALL_NET]
 SHEETS = ("fused", "guidance", "guidance_rgb", "jacobians", "scatter")
 
 
-class SmallFusionNet(nn.Module):
-    """Two 3x3 convolutions: receptive radius 2."""
-
-    receptive_radius = 2
-
-    def __init__(self) -> None:
-        super().__init__()
-        generator = torch.Generator().manual_seed(11)
-        self.features = nn.Conv2d(2, 4, 3, padding=1)
-        self.output = nn.Conv2d(4, 1, 3, padding=1)
-        with torch.no_grad():
-            for parameter in self.parameters():
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
-
-    def forward(self, mri: torch.Tensor, pet: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.output(torch.tanh(self.features(torch.cat([mri, pet], dim=1)))))
+# The small seeded network the viewer tests use (receptive radius 2).
+SmallFusionNet = ViewerTestNet
 
 
 @pytest.fixture(autouse=True)
