@@ -44,3 +44,20 @@ def test_train_command_checkpoints_resumes_and_writes_curves(pair_folder, tmp_pa
     assert card["epochs"] == 2 and card["patch"] == 32
     assert set(card["data"]["training_series"]).isdisjoint(card["data"]["validation_series"])
     assert card["final_validation_losses"]["total"] > 0
+
+
+def test_chosen_gammas_train_and_are_recorded_while_validation_keeps_table_1(pair_folder, tmp_path):
+    out = tmp_path / "deepfuse.safetensors"
+    args = ["train", "--method", "DeepFuse", "--data", str(pair_folder), "--patch", "32", "--patches-per-pair", "1",
+            "--epochs", "1", "--workdir", str(tmp_path / "runs"), "--out", str(out), "--gamma-ssim", "0.3"]
+    assert main(args) == 0
+    card = read_model_card(out)
+    table_1 = get_method("DeepFuse").training.loss_weights
+    assert card["loss_weights"]["gamma_ssim"] == 0.3 and card["loss_weights"]["gamma_l2"] == table_1.gamma_l2
+    assert card["validation_loss_weights"]["gamma_ssim"] == table_1.gamma_ssim
+
+
+def test_a_gamma_outside_zero_one_is_refused_by_name(pair_folder, tmp_path, capsys):
+    args = ["train", "--method", "DeepFuse", "--data", str(pair_folder), "--workdir", str(tmp_path), "--gamma-ssim", "1.5"]
+    assert main(args) != 0
+    assert "--gamma-ssim must lie between 0 and 1" in capsys.readouterr().err

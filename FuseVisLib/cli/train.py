@@ -19,6 +19,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --workdir")
     parser.add_argument("--batchnorm", choices=("batch", "frozen"), default="batch", help="BatchNorm statistics while training (see the README)")
     parser.add_argument("--init", type=Path, help="start from these weights (safetensors) instead of a random initialisation")
+    parser.add_argument("--gamma-ssim", type=float, help="gamma_ssim of equation 4 for training (default: the method's, paper Table 1)")
+    parser.add_argument("--gamma-l2", type=float, help="gamma_l2 of equation 4 for training (default: the method's, paper Table 1)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true", help="print the model card as JSON")
@@ -45,6 +47,8 @@ def run(args) -> int:
         validation_series=args.validation_series,
         batchnorm=args.batchnorm,
         init_weights=args.init,
+        gamma_ssim=args.gamma_ssim,
+        gamma_l2=args.gamma_l2,
     )
     card = train(plan, resume=args.resume)
     if args.json:
