@@ -5,8 +5,10 @@ views, one :class:`~FuseVisMRML.FuseVisLogic` and the :class:`~.host_loop.HostLo
 that drives it. The page's controls write trame state (``fv_*`` keys);
 handlers here turn those into Logic parameters or view layers, and the
 host loop's callbacks turn Logic results into state. Everything runs on
-the event loop's thread except file reading, registration and network
-planning, which run in worker threads (see :mod:`.pair_loading`).
+the event loop's thread except file reading and registration (see
+:mod:`.pair_loading`), loading and planning a network (the page shows the
+Logic busy meanwhile, see :meth:`.host_loop.HostLoop.prepare_method`),
+which run in worker threads.
 """
 from __future__ import annotations
 
@@ -18,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import vtk
 from trame.app import TrameApp
 from trame_slicer.core import SlicerApp
 from trame_slicer.rca_view import RemoteSliceViewFactory
 
-from FuseVisLib.device import pick_device
 from FuseVisLib.errors import FuseVisError
 from FuseVisLib.registry import get_method, method_names
 from FuseVisLib.volume_fusion import axial_axis
@@ -35,6 +37,7 @@ from .host_loop import HostLoop
 from .pair_loading import LoadCancelled, load_pair
 from .readout import jacobian_totals, readout_rows
 from .scatter_plot import ScatterPlot, data_url, table_columns
+from .scene_saving import save_bundle
 from .slice_views import (
     DEFAULT_LAYERS,
     LAYERS,
@@ -48,6 +51,7 @@ from .slice_views import (
     slice_index_at,
     view_definitions,
 )
+from .throttle import Throttle
 from .uploads import save_uploads
 from .zoom_view import NeighbourhoodBox, centre_zoom
 
@@ -55,9 +59,11 @@ log = logging.getLogger(__name__)
 
 # Frames per second a view streams at most, hovered or not (the Jacobian layers change in the views
 # the mouse is not over). The views that only show where the principal pixel is (the fused view's box,
-# the zoom view) are capped lower, so that while dragging the rendering time goes to the Jacobian layers.
+# the zoom view) are capped lower, so that while dragging the server's rendering and the browser's
+# decoding go to the Jacobian layers: with 8 and 5 instead of 15 and 8, the Jacobian frames per second
+# in the benchmark rose by 10-20% and chromium's CPU per Jacobian frame fell by about a quarter.
 MAX_FPS = 60.0
-VIEW_FPS = {"Fused": 15.0, "Zoom": 8.0}
+VIEW_FPS = {"Fused": 8.0, "Zoom": 5.0}
 # One JPEG quality for every frame: with a lower "interactive" quality trame-rca renders each frame a
 # second time at full quality, doubling the rendering work per mouse move.
 FRAME_QUALITY = 90
@@ -65,7 +71,14 @@ FRAME_QUALITY = 90
 # servers without a GPU and costs about in proportion to the pixels; slice images are coarse
 # (a 2 mm MRI shows about 3 screen pixels per voxel at 0.6), so little is lost.
 DEFAULT_RENDER_SCALE = 0.6
+# VTK's image filters (the slice views' reslice, colour mapping and blending) split each small slice image
+# over threads by default. On two cores shared with the network, the encoder and the browser, the thread
+# hand-offs cost more than they save: measured per Jacobian update, rendering the four views took about
+# 38 ms with VTK's default two threads and 19 ms with one (on a loaded machine).
+VTK_THREADS = 1
 METHOD_REFRESH_SECONDS = 10.0
+# The readout and the scatterplot follow a drag at most this often (the views follow every move).
+PAGE_INTERVAL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -79,7 +92,8 @@ class PairRequest:
 
 class FuseVisViewerApp(TrameApp):
     """The browser viewer. ``initial``: the pair opened at start; ``demo``: builds the demo pair, returns its request;
-    ``render_scale``: views render at this fraction of their size on screen."""
+    ``render_scale``: views render at this fraction of their size on screen; ``save_dir``: the page's
+    default folder for "Save scene"."""
 
     def __init__(
         self,
@@ -90,10 +104,12 @@ class FuseVisViewerApp(TrameApp):
         demo: Callable[[], PairRequest] | None = None,
         method: str = "WeightedAveraging",
         render_scale: float = DEFAULT_RENDER_SCALE,
+        save_dir: Path = Path("fusevis-output"),
     ) -> None:
         super().__init__(server=server)
         if not 0.1 <= render_scale <= 2.0:
             raise FuseVisError(f"render scale {render_scale:g} must be between 0.1 and 2 (1: one image pixel per screen pixel)")
+        vtk.vtkMultiThreader.SetGlobalMaximumNumberOfThreads(VTK_THREADS)
         self.upload_dir = Path(upload_dir)
         self.initial = initial
         self.demo = demo
@@ -126,6 +142,7 @@ class FuseVisViewerApp(TrameApp):
         self.cursor = CursorTracker([self.views[name] for name in MAIN_VIEWS])
         self.host = HostLoop(self.cursor, self._principal_changed, self._stepped, self.show_error)
         self.host.logic = self.logic
+        self.host.on_busy = self._show_busy
         self.cursor.on_move = self.host.wake
         self.link = SliceLink(self.views, self._slice_scrolled)
         self._axis = 0
@@ -133,8 +150,12 @@ class FuseVisViewerApp(TrameApp):
         self._loading = False
         self._cancel_load: threading.Event | None = None
         self._last_jacobian_ms = 0.0
+        self._pixels_chosen = 0
+        self._shown_counts: tuple | None = None
+        self._page_update = Throttle(self._send_readout, PAGE_INTERVAL_SECONDS)
 
         self._init_state(method)
+        self.state.fv_save_dir = str(Path(save_dir).expanduser().resolve())
         templates = {name: self.server.translator.translate_key(name) for name in self.views}
         self.ui = controls_ui.build_page(self.server, self.upload, templates)
         self._bind_state()
@@ -151,8 +172,8 @@ class FuseVisViewerApp(TrameApp):
             "fv_slice": 0, "fv_slices": 1, "fv_opacity": 0.35, "fv_crosshair": True, "fv_zoom_source": "Fused",
             "fv_mri_path": "", "fv_pet_path": "", "fv_already_registered": False,
             "fv_phase": "Starting…", "fv_fused_done": 0, "fv_guidance_done": 0, "fv_total": 0,
-            "fv_error": "", "fv_notice": "", "fv_readout": [], "fv_readout_seq": 0, "fv_scatter": "",
-            "fv_rate": "", "fv_pair": "", "fv_drawer": True,
+            "fv_error": "", "fv_notice": "", "fv_busy": "", "fv_saving": False, "fv_saved": "",
+            "fv_readout": [], "fv_readout_seq": 0, "fv_scatter": "", "fv_rate": "", "fv_pair": "", "fv_drawer": True,
             **{f"fv_layer_{name}": DEFAULT_LAYERS[name] for name in MAIN_VIEWS},
         })
 
@@ -167,6 +188,7 @@ class FuseVisViewerApp(TrameApp):
         ctrl.trigger("fv_load_demo")(self._load_demo)
         ctrl.trigger("fv_cancel")(self.cancel)
         ctrl.trigger("fv_resume")(self.resume)
+        ctrl.trigger("fv_save")(self.save_scene)
 
     def show_error(self, message: str) -> None:
         with self.state:
@@ -239,6 +261,9 @@ class FuseVisViewerApp(TrameApp):
         if self._loading:
             self.show_error("a pair is being loaded already; wait for it or cancel it")
             return False
+        if self.logic.busy:
+            self.show_error(f"{self.logic.busy}; load the pair once it is ready")
+            return False
         self._loading = True
         self._cancel_load = threading.Event()
         with self.state:
@@ -248,7 +273,7 @@ class FuseVisViewerApp(TrameApp):
             self.state.fv_already_registered = request.already_registered
         try:
             if not self.logic.prepared:
-                await self._plan_off_loop(self.logic.parameters.method)
+                await self.host.prepare_method(self.logic.parameters.method)
             await load_pair(self.logic, request.mri, request.pet, request.already_registered, self._cancel_load, self._set_phase)
         except LoadCancelled as cancelled:
             self._set_notice(str(cancelled))
@@ -281,6 +306,7 @@ class FuseVisViewerApp(TrameApp):
         self._slices = params.fusedVolume.GetImageData().GetDimensions()[2 - self._axis]
         view_slice = params.viewSlice
         self.scatter = ScatterPlot()
+        self._page_update.cancel()
         self.box.hide()
         self._bind_views()
         for name in MAIN_VIEWS:
@@ -299,18 +325,26 @@ class FuseVisViewerApp(TrameApp):
             self.state.fv_pair = f"MRI {request.mri.name} · PET {request.pet.name}"
             self.state.fv_paused = False
 
-    async def _plan_off_loop(self, method: str) -> None:
-        """Plan ``method``'s saliency in a thread while no network runs anywhere (the Logic's worker is idle)."""
-        networks, device = self.logic.networks, str(pick_device(self.logic.parameters.device))
-        if networks.is_warm(method, device):
-            return
-        self._set_notice(f"Preparing {method} for saliency (once per method; a network takes seconds)…")
-        self.host.suspended += 1
+    async def save_scene(self) -> Path | None:
+        """Write the scene (inputs, fused, guidance and Jacobian volumes) as a .mrb into the page's folder."""
+        if self.state.fv_saving:
+            return None
+        with self.state:
+            self.state.fv_saving = True
+            self.state.fv_saved = ""
+        await asyncio.sleep(0.05)  # let "Saving…" reach the page: writing holds the event loop
         try:
-            await asyncio.to_thread(_plan, networks, method, device)
+            path = save_bundle(self.logic, self.state.fv_save_dir)
+        except FuseVisError as error:
+            self.show_error(str(error))
+            return None
         finally:
-            self.host.suspended -= 1
-            self._set_notice("")
+            with self.state:
+                self.state.fv_saving = False
+        print(f"fusevis serve: saved the scene to {path}", flush=True)
+        with self.state:
+            self.state.fv_saved = str(path)
+        return path
 
     def cancel(self) -> None:
         """Cancel the registration being run, or stop computing slices (finished ones stay)."""
@@ -332,6 +366,11 @@ class FuseVisViewerApp(TrameApp):
     def _set_phase(self, text: str) -> None:
         with self.state:
             self.state.fv_phase = text
+
+    def _show_busy(self, text: str | None) -> None:
+        """The Logic started (text) or ended (None) preparing a network on a worker thread."""
+        with self.state:
+            self.state.fv_busy = f"{text}…" if text else ""
 
     def _set_notice(self, text: str) -> None:
         with self.state:
@@ -383,28 +422,20 @@ class FuseVisViewerApp(TrameApp):
     # -- parameters ----------------------------------------------------------------------------
 
     async def _method_changed(self, fv_method, **_) -> None:
+        """Prepare the new method's networks off the event loop (the page shows it busy), then switch."""
         logic = self.logic
         if not logic.prepared or fv_method == logic.parameters.method:
             return
-        device = str(pick_device(logic.parameters.device))
         try:
-            get_method(fv_method)
-            logic.networks.main(fv_method, device)  # loads the weights: FuseVisError if there are none
-            if not logic.networks.is_warm(fv_method, device):
-                if logic.has_work():
-                    # The Logic's worker may be running a network: it plans the new one on this thread, once.
-                    self._set_notice(f"Preparing {fv_method} for saliency (once per method; the views pause for it)…")
-                    await asyncio.sleep(0.05)  # let the notice reach the page first
-                else:
-                    await self._plan_off_loop(fv_method)
+            await self.host.prepare_method(fv_method)
+            if self.state.fv_method != fv_method:
+                return  # another method was chosen meanwhile; its own change handler switches to it
             logic.set_method(fv_method)
         except FuseVisError as error:
             self.show_error(str(error))
             with self.state:
                 self.state.fv_method = logic.parameters.method
             return
-        finally:
-            self._set_notice("")
         self.host.resume()
         self._principal_changed(None)
 
@@ -424,29 +455,39 @@ class FuseVisViewerApp(TrameApp):
     # -- host loop callbacks -------------------------------------------------------------------
 
     def _principal_changed(self, seconds: float | None) -> None:
-        """Show the principal pixel: readout, box, zoom view, scatterplot.
+        """Show the principal pixel: crosshair, box and zoom view now; readout and scatterplot soon.
 
         ``seconds``: how long the Logic took for a pixel the mouse chose;
         None when the same pixel is shown again (new method, values arrived).
+        The views follow every change; the page's readout and scatterplot
+        are sent at most every :data:`PAGE_INTERVAL_SECONDS` (see :mod:`.throttle`).
         """
         readout = self.logic.readout() if self.logic.prepared else None
         if readout is None:
             return
         if seconds is not None:
             self._last_jacobian_ms = seconds * 1000
+            self._pixels_chosen += 1
         params = self.logic.parameters
         side = params.neighbourhoodSize
         self.crosshair.SetCrosshairRAS(*readout.ras)
         self.box.place(params.mriVolume, self._axis, readout.ijk, side)
         spacing = min(params.mriVolume.GetSpacing())
         centre_zoom(self.views[ZOOM_VIEW], readout.ras, side * spacing)
+        self._page_update.request()
+
+    def _send_readout(self) -> None:
+        readout = self.logic.readout() if self.logic.prepared else None
+        if readout is None:
+            return
+        params = self.logic.parameters
         png = self.scatter.render(
             (params.method, readout.slice), table_columns(params.scatterTable), table_columns(params.neighbourhoodTable)
         )
         with self.state:
             self.state.fv_readout = readout_rows(readout, jacobian_totals(params))
-            if seconds is not None:
-                self.state.fv_readout_seq += 1  # counts the pixels the mouse chose (tests and benchmark wait on it)
+            # Counts the pixels the mouse chose, shown or skipped by the throttle (tests and benchmark wait on it).
+            self.state.fv_readout_seq = self._pixels_chosen
             self.state.fv_scatter = data_url(png)
             self.state.fv_rate = (
                 f"{self.host.updates_per_second:.0f} updates/s · Jacobian {self._last_jacobian_ms:.0f} ms · "
@@ -454,21 +495,18 @@ class FuseVisViewerApp(TrameApp):
             )
 
     def _stepped(self, report) -> None:
-        with self.state:
-            self.state.fv_fused_done = report.fused_slices
-            self.state.fv_guidance_done = report.guidance_slices
-            self.state.fv_total = report.total_slices
-            if self.host.waiting_for_plan:
-                self.state.fv_notice = f"Preparing {report.method} for saliency; the Jacobians follow the mouse once it is ready…"
-            elif self.state.fv_notice.startswith("Preparing"):
-                self.state.fv_notice = ""
-            self._set_phase_text()
+        # Most steps only find the worker still busy (50 a second): then the page has nothing new.
+        counts = (report.fused_slices, report.guidance_slices, report.total_slices, self.host.paused, report.method)
+        if counts != self._shown_counts:
+            self._shown_counts = counts
+            with self.state:
+                self.state.fv_fused_done = report.fused_slices
+                self.state.fv_guidance_done = report.guidance_slices
+                self.state.fv_total = report.total_slices
+                self._set_phase_text()
+        if not report.slices:
+            return
         readout = self.logic.readout()
         if readout is not None and readout.slice in report.slices:
             self._principal_changed(None)  # its fused value or guidance just arrived
 
-
-def _plan(networks, method: str, device: str) -> None:
-    networks.main(method, device)
-    networks.worker(method, device)
-    networks.warm_up(method, device)

@@ -1,9 +1,9 @@
 """The page: vuetify3 controls around the Slicer views, bound to trame state keys (``fv_*``).
 
 Layout, as in the paper's Figure 1 reduced to four views: a drawer with
-the data, method, gamma and layer controls; the MRI, fused and PET slice
-views in a row; below them the zoom view, the scatterplot and the
-principal-pixel readout. Elements tests and the benchmark look for carry
+the data, method, gamma and layer controls and "Save scene"; the MRI,
+fused and PET slice views in a row; below them the zoom view, the
+scatterplot and the principal-pixel readout. Elements tests and the benchmark look for carry
 ``id`` or ``data-*`` attributes.
 """
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _drawer(server, ctrl_upload) -> None:
             with v.VCardText(classes="pb-1"):
                 v.VSelect(
                     label="Method", v_model=("fv_method",), items=("fv_methods", []), density="compact",
-                    hide_details=True, id="fusevis-method", disabled=("!fv_ready",),
+                    hide_details=True, id="fusevis-method", disabled=("!fv_ready || !!fv_busy || fv_loading",),
                 )
                 _slider("Gamma 1 (Jacobian images)", "fv_gamma1", GAMMA_MIN, GAMMA_MAX, GAMMA_STEP, "fusevis-gamma1")
                 _slider("Gamma 2 (guidance images)", "fv_gamma2", GAMMA_MIN, GAMMA_MAX, GAMMA_STEP, "fusevis-gamma2")
@@ -84,6 +84,7 @@ def _drawer(server, ctrl_upload) -> None:
                 )
                 v.VSwitch(label="Crosshair", v_model=("fv_crosshair",), density="compact", hide_details=True, color="green")
         _data_card(server, ctrl_upload)
+        _save_card()
 
 
 def _slider(label: str, key: str, low, high, step, element_id: str) -> None:
@@ -100,6 +101,10 @@ def _messages() -> None:
         id="fusevis-error", click_close="fv_error = ''", classes="text-body-2",
     )
     v.VAlert(v_if=("fv_notice",), text=("fv_notice",), type="info", density="compact", id="fusevis-notice", classes="text-body-2")
+    # A network being loaded and planned on the server (seconds): the page and the views stay live meanwhile.
+    with v.VAlert(v_if=("fv_busy",), type="info", variant="tonal", density="compact", id="fusevis-busy", classes="text-body-2"):
+        html.Div("{{ fv_busy }}")
+        v.VProgressLinear(indeterminate=True, color="blue", height=3, classes="mt-1")
 
 
 def _progress() -> None:
@@ -136,9 +141,23 @@ def _data_card(server, ctrl_upload) -> None:
                         density="compact", hide_details=True)
             with html.Div(classes="d-flex ga-2"):
                 v.VBtn("Load pair", click="trigger('fv_load')", color="green-darken-2", size="small",
-                       disabled=("fv_loading",), id="fusevis-load")
+                       disabled=("fv_loading || !!fv_busy",), id="fusevis-load")
                 v.VBtn("Demo", click="trigger('fv_load_demo')", size="small", variant="tonal",
-                       disabled=("fv_loading",), id="fusevis-load-demo")
+                       disabled=("fv_loading || !!fv_busy",), id="fusevis-load-demo")
+
+
+def _save_card() -> None:
+    with v.VCard(variant="outlined", density="compact"):
+        v.VCardTitle("Save (Slicer scene bundle, .mrb)", classes="text-subtitle-2")
+        with v.VCardText(classes="pb-2"):
+            v.VTextField(
+                label="Folder on the server", v_model=("fv_save_dir",), density="compact", hide_details=True,
+                id="fusevis-save-dir", classes="mb-2",
+            )
+            v.VBtn("Save scene", click="trigger('fv_save')", size="small", color="green-darken-2", id="fusevis-save",
+                   loading=("fv_saving",), disabled=("!fv_ready || fv_saving || fv_loading",))
+            html.Div("Saved {{ fv_saved }}", v_if=("fv_saved",), classes="text-caption mt-1", id="fusevis-saved",
+                     raw_attrs=[':data-path="fv_saved"'])
 
 
 def _content(templates: dict[str, str]) -> None:

@@ -5,8 +5,9 @@ the thread that owns the MRML scene and renders the views:
 
 * Mouse first. When the cursor moved (:class:`~.cursor.CursorTracker`
   wakes the loop at once), the newest position becomes the principal
-  pixel: one Jacobian pair of one slice, then the page is updated.
-  Positions that came in meanwhile were overwritten, never queued.
+  pixel: one Jacobian pair of one slice, then the views are updated (the
+  app sends the readout and scatterplot at most every 0.1 s). Positions
+  that came in meanwhile were overwritten, never queued.
 * Otherwise one ``logic.step(budget_seconds=0)``: it collects what the
   Logic's worker thread finished (fusion, guidance images) and starts the
   next slice task there. With a zero budget a step never waits for the
@@ -16,10 +17,13 @@ the thread that owns the MRML scene and renders the views:
 
 Cancelling is :meth:`HostLoop.pause` (the running slice task is stopped,
 finished slices stay); :meth:`HostLoop.resume` goes on where it stopped.
-A network's first Jacobian needs its saliency plan, which the Logic's
-worker makes after fusing the slice in view; until then mouse positions
-wait (:attr:`HostLoop.waiting_for_plan`) instead of planning on the event
-loop. Errors are reported and pause the work; the loop itself never dies.
+A network's first Jacobian needs its networks loaded and planned
+(seconds). :meth:`HostLoop.prepare_method` does that on a worker thread
+while the Logic reports itself :attr:`~FuseVisMRML.FuseVisLogic.busy` (and
+``on_busy`` tells the page); meanwhile the loop leaves the Logic alone and
+mouse positions wait (:attr:`HostLoop.waiting_for_plan`, only the newest
+is kept), so the server keeps answering the page. Errors are reported and
+pause the work; the loop itself never dies.
 """
 from __future__ import annotations
 
@@ -30,7 +34,6 @@ import traceback
 from collections import deque
 from typing import Callable
 
-from FuseVisLib.device import pick_device
 from FuseVisLib.errors import FuseVisError
 
 POLL_SECONDS = 0.02
@@ -54,9 +57,11 @@ class HostLoop:
         self.on_step = on_step
         self.on_error = on_error
         self.paused = False
-        # Set while the Logic must not be touched (a pair is being swapped in, a network planned).
-        self.suspended = 0
         self.waiting_for_plan = False
+        # Called with what the Logic is preparing (a text) when that starts, and with None when it ends.
+        self.on_busy: Callable[[str | None], None] | None = None
+        self._preparing: asyncio.Task | None = None
+        self._failed_method: str | None = None  # its preparation failed: not retried until resume()
         self.updates = 0
         self._update_times: deque[float] = deque()
         self._wake = asyncio.Event()
@@ -87,7 +92,30 @@ class HostLoop:
 
     def resume(self) -> None:
         self.paused = False
+        self._failed_method = None
         self.wake()
+
+    async def prepare_method(self, method: str) -> None:
+        """Load and plan ``method``'s networks on a worker thread (FuseVisError: e.g. it has no weights).
+
+        Returns at once when the method is ready. The Logic is busy meanwhile
+        (see :meth:`~FuseVisMRML.FuseVisLogic.begin_preparing_method`).
+        """
+        logic = self.logic
+        work = logic.begin_preparing_method(method)
+        if work is None:
+            return
+        self._tell_busy(logic.busy)
+        try:
+            await asyncio.to_thread(work)
+        finally:
+            logic.end_preparing_method()
+            self._tell_busy(None)
+            self.wake()
+
+    def _tell_busy(self, text: str | None) -> None:
+        if self.on_busy is not None:
+            self.on_busy(text)
 
     @property
     def updates_per_second(self) -> float:
@@ -121,7 +149,7 @@ class HostLoop:
     def _iterate(self) -> float:
         """One unit of work; returns how long to wait for the next (0: at once)."""
         logic = self.logic
-        if logic is None or self.suspended or not logic.prepared:
+        if logic is None or not logic.prepared or logic.busy:
             return IDLE_SECONDS
         if self.cursor.pending():
             if self._plan_ready(logic):
@@ -141,14 +169,23 @@ class HostLoop:
         return IDLE_SECONDS if not self.cursor.pending() else POLL_SECONDS
 
     def _plan_ready(self, logic) -> bool:
-        """May a Jacobian be computed now without planning the network on this thread?
-
-        While slices are still being computed, the Logic's worker plans the
-        network soon (right after fusing the slice in view); waiting for it
-        keeps the event loop free. When computing is paused or done, nothing
-        else would plan it, so the Logic plans here once.
-        """
-        device = str(pick_device(logic.parameters.device))
-        if logic.networks.is_warm(logic.parameters.method, device):
+        """May a Jacobian be computed now? If the method is not prepared, prepare it off the loop first."""
+        method = logic.parameters.method
+        if logic.method_ready(method):
             return True
-        return self.paused or not logic.has_work()
+        if self._failed_method == method:
+            return False
+        if self._preparing is None or self._preparing.done():
+            self._preparing = asyncio.get_running_loop().create_task(self._prepare_reporting(method))
+        return False
+
+    async def _prepare_reporting(self, method: str) -> None:
+        try:
+            await self.prepare_method(method)
+        except FuseVisError as error:
+            self._failed_method, self.paused = method, True
+            self.on_error(str(error))
+        except Exception as error:  # the server must keep running
+            log.error("FuseVis host loop: %s", traceback.format_exc())
+            self._failed_method, self.paused = method, True
+            self.on_error(f"internal error while preparing {method}: {error!r}")

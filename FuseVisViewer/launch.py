@@ -42,7 +42,7 @@ def serve(
     server = get_server("fusevis", client_type="vue3", ws_max_msg_size=UPLOAD_LIMIT_BYTES)
     app = FuseVisViewerApp(
         server, upload_dir=Path(output_dir) / "viewer-uploads", initial=pair, demo=demo, method=method,
-        render_scale=render_scale,
+        render_scale=render_scale, save_dir=Path(output_dir),
     )
 
     def announce(**_) -> None:

@@ -102,6 +102,27 @@ def test_tensor_inputs_give_the_same_images_as_arrays(rng):
         np.testing.assert_array_equal(from_arrays[modality], from_tensors[modality])
 
 
+def test_jacobians_run_on_one_thread_and_restore_the_thread_count(rng):
+    model = _network("FunFuseAn")
+    mri = rng.random((HEIGHT, WIDTH), dtype=np.float32)
+    pet = rng.random((HEIGHT, WIDTH), dtype=np.float32)
+    session = SaliencySession(model, mri, pet)
+    seen = []
+    # The pointwise steps call the network's own activation modules, so a hook sees the threads in use.
+    hook = model.mri_lf[2].register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        jacobian_images(model, mri, pet, 5, 7)
+        assert torch.get_num_threads() == 2
+        session.jacobian(5, 7)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+        hook.remove()
+    assert seen and set(seen) == {1}
+
+
 def test_session_guidance_equals_guidance_images(rng):
     model = _network("FunFuseAn")
     mri = rng.random((HEIGHT, WIDTH), dtype=np.float32)
@@ -172,12 +193,12 @@ def test_cuda_matches_cpu(rng):
     ids=lambda m: type(m).__name__,
 )
 def test_pointwise_derivatives_follow_autograd_at_kinks(module):
-    from FuseVisLib.saliency.linearisation import _pointwise_with_derivative
+    from FuseVisLib.saliency.linearisation import pointwise_with_derivative
     from FuseVisLib.saliency.local_graph import _module_step
 
     step = _module_step(module, 0)
     x = torch.tensor([[[[-1.5, -0.0, 0.0, 1e-30, -1e-30, 0.7]]]])
-    _, ours = _pointwise_with_derivative(step, x)
+    _, ours = pointwise_with_derivative(step, x)
     leaf = x.clone().requires_grad_()
     (expected,) = torch.autograd.grad(module(leaf), leaf, torch.ones_like(x))
     torch.testing.assert_close(ours, expected, rtol=0, atol=0)

@@ -331,3 +331,51 @@ def test_bad_input_on_the_command_line_is_reported_in_the_page(tmp_path, chromiu
     assert "scan.txt" in error and "neither a NIfTI file" in error
     assert ready_before is False
     assert "could not open the pair" in process.output()
+
+
+def test_save_scene_writes_a_bundle_that_reloads_with_every_volume(server, tmp_path):
+    import slicer
+
+    from FuseVisMRML.scene_files import read_scene
+
+    folder = tmp_path / "saved scenes"  # made by the server; a space in the name on purpose
+
+    async def scenario(viewer: ViewerPage):
+        page = viewer.page
+        await hover_and_read(viewer, "Fused", 0.5, 0.5)  # a principal pixel, so the Jacobian layers hold values
+        await page.locator("#fusevis-save-dir").fill(str(folder))
+        await page.wait_for_function("(f) => window.trame.state.get('fv_save_dir') === f", arg=str(folder), timeout=10_000)
+        await page.locator("#fusevis-save").click()
+        await page.wait_for_selector("#fusevis-saved", timeout=120_000)
+        shown = await page.locator("#fusevis-saved").get_attribute("data-path")
+        await screenshot(viewer, "viewer-saved-scene.png")
+        return shown, await viewer.state("fv_method"), await viewer.error_text()
+
+    shown, method, error = run(scenario, server.url)
+    assert not error
+    bundle = Path(shown)
+    assert bundle.parent == folder.resolve() and bundle.suffix == ".mrb" and method in bundle.name
+    assert bundle.is_file() and bundle.stat().st_size > 10_000
+    assert f"saved the scene to {bundle}" in server.output()
+
+    scene = slicer.vtkMRMLScene()
+    read_scene(scene, bundle)
+    volumes = {}
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLVolumeNode")):
+        node = scene.GetNthNodeByClass(index, "vtkMRMLVolumeNode")
+        volumes[node.GetName()] = node
+    expected = (
+        "FuseVis fused", "FuseVis PET on MRI grid", "FuseVis guidance MRI", "FuseVis guidance PET",
+        "FuseVis guidance RGB", "FuseVis Jacobian MRI", "FuseVis Jacobian PET",
+    )
+    for name in expected:
+        assert name in volumes, f"{name} is not in the saved scene ({sorted(volumes)})"
+        assert volumes[name].GetImageData() is not None, name
+    inputs = [name for name in volumes if not name.startswith("FuseVis")]
+    assert len(inputs) == 2, f"the input MRI and PET should be saved too: {sorted(volumes)}"
+    mri_dims = volumes["FuseVis PET on MRI grid"].GetImageData().GetDimensions()
+    assert volumes["FuseVis fused"].GetImageData().GetDimensions() == mri_dims
+    fused = slicer.util.arrayFromVolume(volumes["FuseVis fused"])
+    assert fused.max() > 0  # the slices fused so far are in the bundle, not zeros
+    jacobian = slicer.util.arrayFromVolume(volumes["FuseVis Jacobian MRI"])
+    assert jacobian.shape[0] == 1 and np.abs(jacobian).max() > 0  # the principal pixel's layer

@@ -9,6 +9,7 @@ and a failing step is reported while the loop keeps running.
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
 import pytest
@@ -20,12 +21,17 @@ from trame_slicer.views import SliceView, ViewLayoutDefinition  # noqa: E402
 from trame_slicer.views.render_scheduler import NoScheduleRendering  # noqa: E402
 
 from FuseVisLib.demo_data import build_demo  # noqa: E402
+from FuseVisLib import registry  # noqa: E402
+from FuseVisLib.errors import FuseVisError  # noqa: E402
 from FuseVisMRML import FuseVisLogic  # noqa: E402
 from FuseVisViewer.cursor import CursorTracker  # noqa: E402
 from FuseVisViewer.host_loop import HostLoop  # noqa: E402
 from FuseVisViewer.slice_views import LAYERS, configure_view, show_layer  # noqa: E402
 
+import viewer_network  # noqa: E402  (Testing/ is on sys.path under pytest)
+
 VIEW_SIZE = (300, 260)
+HOLD_SECONDS = 3.0
 
 
 class Recorder:
@@ -151,3 +157,84 @@ def test_a_failing_step_is_reported_and_the_loop_goes_on(setup):
     asyncio.run(scenario())
     assert "main memory" in record.errors[0] and "crop or downsample" in record.errors[0]
     assert record.steps[-1].fused_slices == record.steps[-1].total_slices
+
+
+def test_a_new_network_is_prepared_off_the_event_loop_while_the_logic_shows_busy(setup, monkeypatch):
+    view, logic, host, cursor, record = setup
+    # The small test network, in a registry copy so other tests never see it.
+    monkeypatch.setattr(registry, "_METHODS", dict(registry._METHODS))
+    viewer_network.register()
+    method = viewer_network.NAME
+    # Planning a network takes from tens of milliseconds (a small one, warm caches) to tens of seconds: the
+    # test holds the real preparation open until it has looked at the page side, so timing cannot decide.
+    release = threading.Event()
+    begin = logic.begin_preparing_method
+
+    def held_open(name: str):
+        work = begin(name)
+        if work is None:
+            return None
+
+        def run() -> None:
+            release.wait(timeout=HOLD_SECONDS)
+            work()
+
+        return run
+
+    monkeypatch.setattr(logic, "begin_preparing_method", held_open)
+    busy_reports: list = []
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        host.start()
+        move(view, 150, 130)
+        await until(lambda: record.principal, 30)  # the first method was prepared (off the loop) too
+        shown_before = len(record.principal)
+        shown_when_ready: list[int] = []
+
+        def on_busy(text) -> None:
+            busy_reports.append(text)
+            if text is None:
+                shown_when_ready.append(len(record.principal))
+
+        host.on_busy = on_busy
+        ticks: list[float] = []  # when the event loop ran a coroutine while the Logic was busy
+
+        async def tick() -> None:
+            while True:
+                if logic.busy is not None:
+                    ticks.append(loop.time())
+                await asyncio.sleep(0.01)
+
+        ticker = loop.create_task(tick())
+        preparing = loop.create_task(host.prepare_method(method))
+        await until(lambda: logic.busy is not None or preparing.done(), 10)
+        busy_text = logic.busy
+        if busy_text is not None:
+            with pytest.raises(FuseVisError, match="Preparing"):
+                logic.set_method(method)  # refused while its networks are half ready
+        moved_to = move(view, 120, 110)  # the mouse moves on meanwhile
+        await asyncio.sleep(0.4)
+        release.set()
+        await preparing
+        ticker.cancel()
+        busy_after = logic.busy
+        # The waiting position is shown as soon as the Logic is ready again.
+        await until(lambda: len(record.principal) > shown_before, 30)
+        logic.set_method(method)
+        await asyncio.sleep(0.1)
+        await host.stop()
+        return busy_text, shown_when_ready[0] - shown_before, busy_after, ticks, moved_to
+
+    busy_text, shown_while_busy, busy_after, ticks, moved_to = asyncio.run(scenario())
+    # Preparing on the event loop would leave it no turn while busy, and the busy state unseen.
+    assert busy_text is not None and method in busy_text and busy_reports == [busy_text, None]
+    assert len(ticks) >= 10, f"the event loop ran only {len(ticks)} times in the 0.4 s the preparation was held open"
+    longest_gap = float(np.diff(ticks).max())
+    assert longest_gap < 0.2, f"the event loop stalled for {longest_gap:.2f} s while the network was prepared"
+    assert shown_while_busy == 0  # nothing computed with a half-ready network
+    assert busy_after is None and logic.method_ready(method)
+    readout = logic.readout()
+    assert readout.method == method
+    assert (readout.slice, readout.row, readout.col) == logic.pixel_at_ras(moved_to)
+    assert not record.errors

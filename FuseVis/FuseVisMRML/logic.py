@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import wait as wait_for_future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -125,6 +126,8 @@ class FuseVisLogic:
         self.parameters = FuseVisParameters(node if node is not None else parameter_node(scene))
         self.networks = networks if networks is not None else NetworkCache()
         self._floats_per_pixel: dict[str, float] = {}
+        # What long preparation runs on another thread (None: none); see begin_preparing_method().
+        self._busy: str | None = None
         self._prepared: _Prepared | None = None
         self._applied: dict[str, object] = {}
         self._guidance_peak = 0.0
@@ -215,6 +218,8 @@ class FuseVisLogic:
         the same inputs (a reloaded .mrb) are taken up, not recomputed.
         """
         params = self.parameters
+        if self._busy is not None:
+            raise FuseVisError(f"{self._busy}; open the pair again once it is ready")
         mri, pet = checked_pair(params.mriVolume, params.petVolume)
         matrix = registration_step.pet_sampling_matrix(params.mriVolume, params.petVolume)
         if self._prepared is not None:
@@ -293,6 +298,72 @@ class FuseVisLogic:
         check_memory(need, mri.shape_ijk, batch_size, method)
         self._budget_checked = (method, batch_size, str(device), self.parameters.memoryLimitGB)
 
+    # -- preparing a network -----------------------------------------------------------------------
+
+    @property
+    def busy(self) -> str | None:
+        """What the Logic is preparing on another thread (e.g. planning a network), or None when it is ready.
+
+        While busy, :meth:`step` and the principal pixel wait: no network
+        runs on the host's thread, and nothing is computed with a network
+        that is half loaded or half planned.
+        """
+        return self._busy
+
+    def method_ready(self, method: str) -> bool:
+        """True if ``method``'s networks are loaded and planned for saliency (its first Jacobian is fast)."""
+        device = str(pick_device(self.parameters.device))
+        return self.networks.is_warm(method, device) and method in self._floats_per_pixel
+
+    def begin_preparing_method(self, method: str) -> Callable[[], None] | None:
+        """Start making ``method`` ready; returns the slow part to run on any thread (None: ready already).
+
+        Loading the weights, planning the saliency of both copies of the
+        network (a trace and a receptive-radius probe: seconds on a CPU) and
+        measuring its memory need take too long for a host's event loop.
+        This call, on the host's thread, checks the method, marks the Logic
+        :attr:`busy` and stops the worker's running guidance image (it is
+        redone later); the returned function does the rest without touching
+        the scene, so it may run on a worker thread. Call
+        :meth:`end_preparing_method` on the host's thread afterwards, also
+        when the function raised (e.g. FuseVisError: no weights).
+        """
+        get_method(method)
+        if self._busy is not None:
+            raise FuseVisError(f"{self._busy}; try again once it is ready")
+        device = str(pick_device(self.parameters.device))
+        if self.method_ready(method):
+            return None
+        self._busy = f"Preparing {method} for saliency (once per method; a network takes seconds)"
+        running = self._prepared.engine.stop_running() if self._prepared is not None else None
+        networks, floats = self.networks, self._floats_per_pixel
+
+        def prepare() -> None:
+            if running is not None:
+                wait_for_future([running])  # no network may run while another is planned
+            model = networks.main(method, device)
+            networks.worker(method, device)
+            networks.warm_up(method, device)
+            if method not in floats:
+                floats[method] = activation_floats_per_pixel(model)
+
+        return prepare
+
+    def end_preparing_method(self) -> None:
+        """The preparation started by :meth:`begin_preparing_method` ended (finished or failed)."""
+        self._busy = None
+
+    def prepare_method(self, method: str) -> None:
+        """Make ``method`` ready for saliency on this thread (scripts; hosts with an event loop use
+        :meth:`begin_preparing_method` and run the slow part elsewhere)."""
+        work = self.begin_preparing_method(method)
+        if work is None:
+            return
+        try:
+            work()
+        finally:
+            self.end_preparing_method()
+
     def _model(self, method: str, device: str | None = None) -> nn.Module:
         return self.networks.main(method, device if device is not None else self.parameters.device)
 
@@ -328,6 +399,8 @@ class FuseVisLogic:
         """
         started = time.perf_counter()
         prepared = self._require_prepared()
+        if self._busy is not None:
+            return self._report("waiting", (), started)
         if self._crosshair.pending() and self.update_principal_pixel():
             return self._report("cursor", (), started)
         engine = prepared.engine
@@ -433,8 +506,11 @@ class FuseVisLogic:
     # -- parameters ----------------------------------------------------------------------------
 
     def set_method(self, method: str) -> None:
-        """Switch the fusion method (FuseVisError, nothing changed, if it is unknown or has no weights)."""
+        """Switch the fusion method (FuseVisError, nothing changed, if it is unknown, has no weights or the
+        Logic is :attr:`busy`). Prepare it first (:meth:`begin_preparing_method`) so that this is quick."""
         get_method(method)
+        if self._busy is not None:
+            raise FuseVisError(f"{self._busy}; choose the method again once it is ready")
         self._model(method)
         self.parameters.method = method
 
@@ -554,16 +630,18 @@ class FuseVisLogic:
     def _show_principal(self, slice_index: int, row: int, col: int) -> bool:
         method = self.parameters.method
         key = (method, slice_index, row, col)
-        if key == self._principal:
+        if key == self._principal or self._busy is not None:
             return False
         prepared = self._prepared
         params = self.parameters
         j_mri, j_pet = prepared.engine.jacobian(method, slice_index, row, col)
+        # Both layers share one window, so their colours compare.
+        magnitude = max(float(np.abs(j_mri).max()), float(np.abs(j_pet).max()))
         with _batch_modify(params.node):
             for role, image in (("jacobianMriVolume", j_mri), ("jacobianPetVolume", j_pet)):
                 node = getattr(params, role)
                 place_single_slice(node, prepared.mri.ijk_to_ras, prepared.axis, slice_index, image)
-                set_overlay_window(node, max(float(np.abs(j_mri).max()), float(np.abs(j_pet).max())))
+                set_overlay_window(node, magnitude)
             params.viewSlice = slice_index
         self._principal = key
         self._last_jacobian_at_pixel = (float(j_mri[row, col]), float(j_pet[row, col]))

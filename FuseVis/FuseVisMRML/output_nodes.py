@@ -9,11 +9,12 @@ one slice, never the volume.
 from __future__ import annotations
 
 import numpy as np
+from slicer.util import vtkMatrixFromArray
 
 from FuseVisLib.volume_io import Volume
 
 from .colour_maps import add_colour_node, set_symmetric_window, update_colour_node
-from .volume_nodes import add_volume_node, array_modified, node_array, set_volume
+from .volume_nodes import add_volume_node, array_modified, ijk_to_ras, node_array, set_volume
 
 NAMES = {
     "petOnMriGrid": "FuseVis PET on MRI grid",
@@ -135,11 +136,27 @@ def write_all_slices(node, axis: int, values: np.ndarray) -> None:
 
 
 def place_single_slice(node, mri_matrix: np.ndarray, axis: int, index: int, image: np.ndarray) -> None:
-    """Make ``node`` a one-slice volume holding ``image`` exactly where axial slice ``index`` of the MRI lies."""
+    """Make ``node`` a one-slice volume holding ``image`` exactly where axial slice ``index`` of the MRI lies.
+
+    This runs on every mouse move: when the node already holds a float
+    slice of that shape, the voxels are overwritten in place and the
+    geometry is set only if the slice changed, so the views' pipelines see
+    modified scalars rather than a new image (no reallocation, no new
+    reslice transform).
+    """
     ijk_axis = 2 - axis
     matrix = np.array(mri_matrix, dtype=np.float64)
     matrix[:3, 3] += matrix[:3, ijk_axis] * index
-    set_volume(node, np.expand_dims(np.asarray(image, dtype=np.float32), axis), matrix)
+    values = np.expand_dims(np.asarray(image, dtype=np.float32), axis)
+    image_data = node.GetImageData()
+    current = node_array(node) if image_data is not None and image_data.GetPointData().GetScalars() is not None else None
+    if current is None or current.shape != values.shape or current.dtype != values.dtype:
+        set_volume(node, values, matrix)
+        return
+    if not np.array_equal(ijk_to_ras(node), matrix):
+        node.SetIJKToRASMatrix(vtkMatrixFromArray(matrix))
+    current[...] = values
+    array_modified(node)
 
 
 def set_overlay_window(node, magnitude: float) -> None:

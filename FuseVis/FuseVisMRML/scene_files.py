@@ -33,11 +33,37 @@ def save_scene(scene, path: str | Path) -> Path:
         node = scene.GetNthNode(index)
         if node.IsA("vtkMRMLStorableNode") and node.GetSaveWithScene() and node.GetStorageNode() is None:
             node.AddDefaultStorageNode()
+    left_out = _host_only_nodes(scene)
+    for node in left_out:
+        node.SetSaveWithScene(False)
     scene.SetRootDirectory(str(path.parent))
     scene.SetURL(str(path.with_suffix(".mrml")))
-    if not scene.WriteToMRB(str(path)):
+    try:
+        written = scene.WriteToMRB(str(path))
+    finally:
+        for node in left_out:
+            node.SetSaveWithScene(True)
+    if not written:
         raise FuseVisError(f"the scene could not be written to {path}; check that the folder is writable and has space")
     return path
+
+
+def _host_only_nodes(scene) -> list:
+    """Saved nodes of classes a plain MRML scene does not know (e.g. trame-slicer's segment editor node).
+
+    They hold the host application's own state, not FuseVis data, and a
+    scene that cannot make them reports the whole bundle unreadable; left
+    out, the bundle reads back into any MRML scene.
+    """
+    import slicer
+
+    plain = slicer.vtkMRMLScene()
+    nodes = []
+    for index in range(scene.GetNumberOfNodes()):
+        node = scene.GetNthNode(index)
+        if node.GetSaveWithScene() and plain.CreateNodeByClass(node.GetClassName()) is None:
+            nodes.append(node)
+    return nodes
 
 
 def read_scene(scene, path: str | Path) -> None:

@@ -27,6 +27,8 @@ Slices are the axial slices of the MRI grid, ``(slices, rows, cols)``.
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -47,6 +49,8 @@ GUIDANCE = "guidance"
 # Saliency sessions (one forward pass of a slice, shared by its guidance and every Jacobian) kept at once:
 # the slice under the mouse and its neighbours while scrolling.
 SESSIONS_KEPT = 3
+# Niceness of the worker thread (see _lower_priority): 0 is normal, 19 the lowest priority.
+WORKER_NICENESS = 10
 
 
 @dataclass
@@ -98,7 +102,9 @@ class SliceEngine:
         self._networks = networks
         self._results: dict[str, MethodResults] = {}
         self._sessions: OrderedDict[tuple[str, str, int], SaliencySession] = OrderedDict()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fusevis") if background else None
+        self._worker = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="fusevis", initializer=_lower_priority) if background else None
+        )
         self._running: Future | None = None
         self._planning = False  # the running job plans networks
         self._finished: list[Task] = []
@@ -221,6 +227,18 @@ class SliceEngine:
             results.guidance_pet[task.slices] = task.images["guidance_pet"]
             results.guidance_done[task.slices] = True
 
+    def stop_running(self) -> Future | None:
+        """Cancel the running job (a guidance image stops at its next check) and return it to wait for.
+
+        For a host that must have the worker idle before it plans a network
+        on another thread. The job is still collected by :meth:`collect`
+        later (a cancelled guidance image is dropped, a finished one kept).
+        """
+        running = self._running
+        if running is not None:
+            self.cancel()
+        return running
+
     def wait_for_planning(self) -> None:
         """Return once no network is being planned on the worker thread (the main thread may then run one)."""
         if self._planning and self._running is not None:
@@ -259,6 +277,24 @@ class SliceEngine:
             while len(self._sessions) > SESSIONS_KEPT:
                 self._sessions.popitem(last=False)
         return self._sessions[key]
+
+
+def _lower_priority() -> None:
+    """Run the calling (worker) thread, and the torch threads it starts, at a lower CPU priority.
+
+    Background slices are worth less than the thread that answers the
+    mouse (Jacobians, rendering) and the browser showing them: on a busy
+    machine the scheduler now gives those the CPU first, and on an idle one
+    nothing changes. Linux only (there a thread id names one thread);
+    elsewhere, or if not allowed, the worker keeps its priority.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, max(os.getpriority(os.PRIO_PROCESS, thread), WORKER_NICENESS))
+    except OSError:
+        pass
 
 
 def _as_array(image) -> np.ndarray:

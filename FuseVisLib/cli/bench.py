@@ -34,6 +34,7 @@ def run(args) -> int:
     from ..errors import FuseVisError
     from ..registry import method_names
     from ..saliency.benchmark import load_slice_pair
+    from ..saliency.threads import JACOBIAN_THREADS
     from . import print_json
 
     if args.size < 8:
@@ -52,8 +53,13 @@ def run(args) -> int:
         "data": source,
         "device": pick_device(args.device).type,
         "threads": args.threads or torch.get_num_threads(),
+        "jacobian_threads": JACOBIAN_THREADS,
         "torch": torch.__version__,
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "jacobian_timings": {
+            "jacobian_ms_median": "jacobian_images(): forward and reverse pass over the pixel's rectangles",
+            "jacobian_session_ms_median": "SaliencySession.jacobian(): reverse pass only, the whole-image forward pass cached (the viewer's cost per mouse move)",
+        },
         "methods": {},
     }
     with tempfile.TemporaryDirectory(prefix="fusevis-bench-") as folder:

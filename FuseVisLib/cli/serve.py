@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     parser.add_argument("--method", default="WeightedAveraging", help="fusion method to start with (default WeightedAveraging)")
-    parser.add_argument("--out", type=Path, default=Path("fusevis-output"), help="folder for the demo inputs and uploads")
+    parser.add_argument("--out", type=Path, default=Path("fusevis-output"), help="folder for the demo inputs, uploads and saved scenes (default ./fusevis-output)")
     parser.add_argument("--demo-resolution", type=float, default=2.0, help="MRI voxel size of the demo in mm, 1-4 (default 2)")
     parser.add_argument("--render-scale", type=float, default=0.6,
                         help="render the views at this fraction of their size on screen (default 0.6; 1 is sharper and slower)")

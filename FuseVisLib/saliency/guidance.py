@@ -116,7 +116,7 @@ def cone_guidance(
     if linearisation is None:
         padding = max(max(r) for r in radii if r is not None)
         linearisation = linearise(graph, images.mri, images.pet, padding)
-    weights = plan.backward_weights()
+    weights = plan.conv_kernels()
     height, width = images.height, images.width
     device = images.mri.device
     band_rows = band_rows or rows_per_band(linearisation, radii, width)

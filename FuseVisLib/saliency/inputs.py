@@ -1,6 +1,7 @@
 """Checking and converting the images and pixel coordinates handed to the saliency engine."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,9 +31,11 @@ class ImagePair:
 
 
 def model_device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    for tensor in (*model.parameters(), *model.buffers()):
-        if tensor.is_floating_point():
-            return tensor.device, tensor.dtype
+    """Where and in which precision the model computes (CPU float32 for a model without tensors)."""
+    for module in model.modules():
+        for tensor in (*module._parameters.values(), *module._buffers.values()):
+            if tensor is not None and tensor.is_floating_point():
+                return tensor.device, tensor.dtype
     return torch.device("cpu"), torch.float32
 
 
@@ -58,9 +61,9 @@ def _as_image(name: str, image, device: torch.device, dtype: torch.dtype) -> tor
         raise FuseVisError(f"the {name} image is empty ({tuple(tensor.shape)}); pass an image with at least one pixel")
     if not tensor.is_floating_point():
         tensor = tensor.float()
-    if not bool(torch.isfinite(tensor).all()):
+    low, high = (float(v) for v in torch.aminmax(tensor))
+    if not (math.isfinite(low) and math.isfinite(high)):  # a NaN anywhere makes the extremes NaN
         raise FuseVisError(f"the {name} image contains NaN or infinite values; replace them (e.g. numpy.nan_to_num) before computing saliency")
-    low, high = float(tensor.min()), float(tensor.max())
     if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
         raise FuseVisError(
             f"the {name} image ranges over [{low:g}, {high:g}] but the fusion networks expect [0, 1]; "

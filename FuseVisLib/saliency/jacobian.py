@@ -5,7 +5,9 @@ Only inputs within the receptive radius r of the output pixel matter. The
 output pixel needs from it, a rectangle that shrinks by each layer's radius
 on the way to the output (valid convolutions inside the image, the
 network's own zero padding only at the true border), then runs the reverse
-pass in windows over the same rectangles. The ``crop`` path runs an
+pass over the same rectangles (:mod:`box_passes`); with a cached
+whole-image forward pass (:class:`SaliencySession`) only the reverse pass
+remains. The ``crop`` path runs an
 untraceable network on the (2r+1)^2 crop around the pixel, clipped at the
 border. Both equal the whole-image backward pass exactly.
 """
@@ -15,14 +17,14 @@ import torch
 from torch import nn
 
 from .inputs import ImagePair, check_pixel, prepare_images
-from .linearisation import Linearisation, linearise
+from .linearisation import Linearisation
 from .model_mode import evaluation_mode, fused_output
 from .naive import whole_image_jacobian
-from .plan import CONE, CROP, SaliencyPlan, plan_for
+from .plan import CONE, CROP, WHOLE_IMAGE, SaliencyPlan, plan_for
 from .receptive_radius import AUTO
-from .regions import Box, needed_boxes
+from .regions import Box
 from .result import SaliencyImages
-from .window_backward import Windows, backward_windows
+from .threads import jacobian_threads
 
 
 def jacobian_images(model: nn.Module, mri, pet, row: int, col: int, *, radius=AUTO) -> SaliencyImages:
@@ -33,11 +35,16 @@ def jacobian_images(model: nn.Module, mri, pet, row: int, col: int, *, radius=AU
     {"mri": r1, "pet": r2} dict, or None for none). The result says which
     path computed it (``.path``, ``.reason``).
     """
-    images = prepare_images(model, mri, pet)
-    row, col = check_pixel(row, col, images.height, images.width)
-    with evaluation_mode(model):
-        plan = plan_for(model, radius)
-        jacobians = fast_jacobian(model, plan, images, row, col)
+    with jacobian_threads():
+        images = prepare_images(model, mri, pet)
+        row, col = check_pixel(row, col, images.height, images.width)
+        with evaluation_mode(model):
+            plan = plan_for(model, radius)
+            if plan.jacobian_path != WHOLE_IMAGE:
+                jacobians = fast_jacobian(model, plan, images, row, col)
+    if plan.jacobian_path == WHOLE_IMAGE:  # a whole-image backward pass is big enough for every thread
+        with evaluation_mode(model):
+            jacobians = whole_image_jacobian(model, images, row, col)
     return SaliencyImages(*(j.detach().cpu().numpy() for j in jacobians), plan.jacobian_path, plan.reason, plan.radius)
 
 
@@ -50,35 +57,25 @@ def fast_jacobian(model: nn.Module, plan: SaliencyPlan, images: ImagePair, row: 
     return whole_image_jacobian(model, images, row, col)
 
 
-def cone_jacobian(plan: SaliencyPlan, images: ImagePair, row: int, col: int) -> tuple[torch.Tensor, torch.Tensor]:
-    graph = plan.graph
-    boxes = needed_boxes(graph, row, col, images.height, images.width)
-    padding = max(max(r) for r in graph.window_radii if r is not None)
-    linearisation = linearise(graph, images.mri, images.pet, padding, boxes)
-    return jacobian_from_linearisation(plan, linearisation, row, col, images.height, images.width)
-
-
-def jacobian_from_linearisation(
-    plan: SaliencyPlan, linearisation: Linearisation, row: int, col: int, height: int, width: int
+def cone_jacobian(
+    plan: SaliencyPlan, images: ImagePair, row: int, col: int, linearisation: Linearisation | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Jacobian images from a linearisation whose frame covers everything pixel (row, col) depends on."""
-    device = linearisation.inside.device
-    windows = Windows(linearisation, torch.tensor([row], device=device), torch.tensor([col], device=device))
-    cotangents = backward_windows(linearisation, windows, plan.graph.window_radii, plan.backward_weights())
-    zeros = linearisation.output.new_zeros(height, width)
-    return tuple(_placed(cotangents.get(i), row, col, zeros) for i in (0, 1))  # type: ignore[return-value]
+    """The cone path, from a forward pass over the shrinking rectangles (or a whole-image ``linearisation``)."""
+    height, width = images.height, images.width
+    passes = plan.box_passes()
+    if linearisation is None:
+        derivative, channels = passes.linearise(row, col, images.mri, images.pet)
+    else:
+        derivative, channels = linearisation.derivative_on, linearisation.channels
+    cotangents = passes.backward(row, col, height, width, derivative, channels, images.mri)
+    return _placed(cotangents.get(0), images.mri), _placed(cotangents.get(1), images.mri)
 
 
-def _placed(window: torch.Tensor | None, row: int, col: int, zeros: torch.Tensor) -> torch.Tensor:
-    image = zeros.clone()
-    if window is None:
-        return image
-    ry, rx = (window.shape[-2] - 1) // 2, (window.shape[-1] - 1) // 2
-    box = Box(row - ry, col - rx, row + ry + 1, col + rx + 1)
-    inside = box.clipped(*zeros.shape)
-    image[inside.top : inside.bottom, inside.left : inside.right] = window[
-        0, 0, inside.top - box.top : inside.bottom - box.top, inside.left - box.left : inside.right - box.left
-    ]
+def _placed(cotangent: tuple[torch.Tensor, Box] | None, like: torch.Tensor) -> torch.Tensor:
+    image = like.new_zeros(like.shape[-2:])
+    if cotangent is not None:
+        values, box = cotangent
+        image[box.top : box.bottom, box.left : box.right] = values[0, 0]
     return image
 
 

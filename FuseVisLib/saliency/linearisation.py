@@ -1,39 +1,47 @@
-"""A traced network linearised at one image pair, from one forward pass.
+"""A traced network linearised at one image pair, from one shared forward pass over the whole image.
 
 Reverse-mode differentiation of a :class:`LocalGraph` needs, besides the
 weights, only the derivative of every pointwise nonlinearity at its input.
-One forward pass yields all of them, either over the whole image (guidance
-images, cached Jacobians) or only over the shrinking rectangles one output
-pixel depends on (a single Jacobian image, see :mod:`regions`). The maps are
-kept in a *frame* (the whole image, or the rectangle the output pixel
-reaches), zero-padded and channels-last (``[rows * cols, channels]``) so
-that windows around any set of pixels can be gathered with one
-``index_select``.
+One forward pass yields all of them. The maps are kept zero-padded and
+channels-last (``[padded rows * padded cols, channels]``) so that windows
+around any set of pixels can be gathered with one ``index_select``
+(guidance images), and any rectangle is a view (Jacobian images).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
-from .local_graph import LocalGraph, Pointwise, Step, apply_step
-from .regions import Box, crop, step_on_box
+from .local_graph import LocalGraph, Pointwise, apply_step
+from .regions import Box
 
 
 @dataclass
 class Linearisation:
     graph: LocalGraph
-    frame: Box  # the part of the image the maps cover
-    padding: int  # the maps are zero-padded by this many pixels on each side of the frame
+    height: int
+    width: int
+    padding: int  # every map is zero-padded by this many pixels on each side
     channels: list[int]  # per step
-    derivatives: dict[int, torch.Tensor]  # pointwise step -> [padded frame pixels, C]: d output / d input
-    inside: torch.Tensor  # [padded frame pixels]: 1 inside the image, 0 in the padding
-    output: torch.Tensor  # the fused image on the output step's rectangle
+    derivatives: dict[int, torch.Tensor]  # pointwise step -> [padded pixels, C]: d output / d input
+    inside: torch.Tensor  # [padded pixels]: 1 inside the image, 0 in the padding
+    output: torch.Tensor  # the fused image, [1,1,H,W]
+    _grids: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)  # step -> [1,C,H,W] view of its map
 
     @property
     def padded_width(self) -> int:
-        return self.frame.right - self.frame.left + 2 * self.padding
+        return self.width + 2 * self.padding
+
+    def derivative_on(self, step: int, box: Box) -> torch.Tensor:
+        """A pointwise step's derivative on a rectangle of the image, as a [1,C,h,w] (channels-last) view."""
+        grid = self._grids.get(step)
+        if grid is None:
+            p = self.padding
+            padded = self.derivatives[step].view(self.height + 2 * p, self.width + 2 * p, -1)
+            grid = self._grids[step] = padded[p : p + self.height, p : p + self.width].permute(2, 0, 1).unsqueeze(0)
+        return grid[:, :, box.top : box.bottom, box.left : box.right]
 
 
 def _flat_channels_last(value: torch.Tensor, padding: int) -> torch.Tensor:
@@ -41,7 +49,8 @@ def _flat_channels_last(value: torch.Tensor, padding: int) -> torch.Tensor:
     return padded[0].permute(1, 2, 0).reshape(-1, value.shape[1]).contiguous()
 
 
-def _pointwise_with_derivative(step: Pointwise, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def pointwise_with_derivative(step: Pointwise, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The step's output and its derivative by its input (closed form where known, else autograd)."""
     if step.derivative is not None:
         with torch.no_grad():
             result = step.forward(value)
@@ -54,56 +63,27 @@ def _pointwise_with_derivative(step: Pointwise, value: torch.Tensor) -> tuple[to
     return result.detach(), derivative
 
 
-def linearise(
-    graph: LocalGraph, mri: torch.Tensor, pet: torch.Tensor, padding: int, boxes: list[Box | None] | None = None
-) -> Linearisation:
-    """One forward pass over [1,1,H,W] images keeping each pointwise step's derivative map.
-
-    Without ``boxes`` every step runs on the whole image, with the network's
-    own operations. With ``boxes`` (from :func:`regions.needed_boxes`) each
-    step runs only on its rectangle and the maps cover the rectangle of the
-    inputs.
-    """
+def linearise(graph: LocalGraph, mri: torch.Tensor, pet: torch.Tensor, padding: int) -> Linearisation:
+    """One forward pass over whole [1,1,H,W] images, with the network's own operations, keeping each
+    pointwise step's derivative map (zero-padded by ``padding``)."""
     height, width = mri.shape[-2:]
-    whole = Box(0, 0, height, width)
-    if boxes is None:
-        boxes = [whole] * len(graph.steps)
-    used = [b for b in boxes if b is not None]
-    frame = Box(min(b.top for b in used), min(b.left for b in used), max(b.bottom for b in used), max(b.right for b in used))
     values: list[torch.Tensor | None] = [None] * len(graph.steps)
-    remaining = [sum(1 for u in graph.users[i] if boxes[u] is not None) for i in range(len(graph.steps))]
+    remaining = [len(users) for users in graph.users]
     channels = [0] * len(graph.steps)
     derivatives: dict[int, torch.Tensor] = {}
     for index, step in enumerate(graph.steps):
-        box = boxes[index]
-        if box is None:
-            continue
-        inputs, input_boxes = [values[s] for s in step.sources], [boxes[s] for s in step.sources]
+        inputs = [values[s] for s in step.sources]
         if isinstance(step, Pointwise):
-            value, derivative = _pointwise_with_derivative(step, crop(inputs[0], input_boxes[0], box))
-            derivatives[index] = _flat_channels_last(_in_frame(derivative, box, frame), padding)
+            value, derivative = pointwise_with_derivative(step, inputs[0])
+            derivatives[index] = _flat_channels_last(derivative, padding)
         else:
-            value = _evaluate(step, inputs, input_boxes, box, whole, (mri, pet))
+            with torch.no_grad():
+                value = apply_step(step, inputs, (mri, pet))
         values[index] = value
         channels[index] = value.shape[1]
         for source in step.sources:
             remaining[source] -= 1
             if remaining[source] == 0:
                 values[source] = None
-    inside = _flat_channels_last(torch.ones_like(mri[..., frame.top : frame.bottom, frame.left : frame.right]), padding)[:, 0]
-    return Linearisation(graph, frame, padding, channels, derivatives, inside.contiguous(), values[graph.output])
-
-
-def _evaluate(step: Step, inputs, input_boxes, box: Box, whole: Box, images) -> torch.Tensor:
-    with torch.no_grad():
-        if box == whole and all(b == whole for b in input_boxes):
-            return apply_step(step, inputs, images)
-        return step_on_box(step, inputs, input_boxes, box, images)
-
-
-def _in_frame(value: torch.Tensor, box: Box, frame: Box) -> torch.Tensor:
-    if box == frame:
-        return value
-    placed = value.new_zeros(*value.shape[:2], frame.bottom - frame.top, frame.right - frame.left)
-    placed[..., box.top - frame.top : box.bottom - frame.top, box.left - frame.left : box.right - frame.left] = value
-    return placed
+    inside = _flat_channels_last(torch.ones_like(mri), padding)[:, 0].contiguous()
+    return Linearisation(graph, height, width, padding, channels, derivatives, inside, values[graph.output])

@@ -195,6 +195,12 @@ class LocalGraph:
         return self.reach_to_output()
 
     @functools.cached_property
+    def reach_to_inputs(self) -> Reach:
+        """How far the output reaches into the inputs, per axis (the largest window a Jacobian image needs)."""
+        used = [r for r in self.window_radii if r is not None]
+        return (max(r[0] for r in used), max(r[1] for r in used))
+
+    @functools.cached_property
     def diagonal_radii(self) -> list[Reach | None]:
         """Per step, the window a guidance value dy_p/dx_p needs: nearer than both its reach to the output and from the inputs."""
         radii: list[Reach | None] = []
@@ -278,7 +284,13 @@ def _batch_norm_step(bn: nn.BatchNorm2d, source: int) -> Affine:
     def backward(cotangent: torch.Tensor) -> torch.Tensor:
         return cotangent * scale().view(1, -1, 1, 1)
 
-    return Affine(sources=(source,), forward=bn, backward=backward, channel_scale=scale)
+    forward = bn
+    if type(bn).forward is nn.modules.batchnorm._BatchNorm.forward:
+        # The module's own eval-mode call, without the module-call overhead (a Jacobian runs dozens of them).
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+
+    return Affine(sources=(source,), forward=forward, backward=backward, channel_scale=scale)
 
 
 def _is_pointwise_module(module: nn.Module) -> bool:

@@ -10,13 +10,24 @@ from torch import nn
 from ..errors import FuseVisError
 
 
+def model_tensors(model: nn.Module) -> list[torch.Tensor]:
+    """Every parameter and buffer, read from each module directly (much cheaper than ``model.parameters()``)."""
+    seen: dict[int, torch.Tensor] = {}
+    for module in model.modules():
+        for tensor in (*module._parameters.values(), *module._buffers.values()):
+            if tensor is not None:
+                seen.setdefault(id(tensor), tensor)
+    return list(seen.values())
+
+
 @contextlib.contextmanager
 def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Eval mode (BatchNorm is a fixed affine map) and frozen parameters for the duration; restored afterwards."""
-    training = {module: module.training for module in model.modules() if module.training}
-    frozen = [p for p in model.parameters() if p.requires_grad]
-    if training:
-        model.eval()
+    modules = list(model.modules())
+    training = [module for module in modules if module.training]
+    frozen = [p for module in modules for p in module._parameters.values() if p is not None and p.requires_grad]
+    for module in training:
+        module.training = False
     for parameter in frozen:
         parameter.requires_grad_(False)
     try:

@@ -17,18 +17,19 @@ redone when its parameters or buffers change.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import weakref
 from dataclasses import dataclass, field
 
 from torch import nn
 
+from .conv_kernels import ConvKernels, prepare_conv_kernels
+from .box_passes import BoxPasses
 from .inputs import model_device_and_dtype
 from .local_graph import LocalGraph, NotLocal, trace
+from .model_mode import model_tensors
 from .radius_probe import ProbeResult, probe_radius
 from .receptive_radius import AUTO, DeclaredRadius, declared_radius
-from .window_backward import folded_convolutions
 
 log = logging.getLogger("FuseVisLib.saliency")
 
@@ -43,7 +44,8 @@ class SaliencyPlan:
     guidance_path: str
     reason: str
     probe: ProbeResult | None = None
-    _backward_weights: tuple | None = field(default=None, repr=False)
+    _conv_kernels: ConvKernels | None = field(default=None, repr=False)
+    _box_passes: BoxPasses | None = field(default=None, repr=False)
 
     @property
     def radius(self) -> int | None:
@@ -55,11 +57,17 @@ class SaliencyPlan:
         """Lattice colours (r+1)^2: backward passes a guidance image needs with this radius."""
         return None if self.radius is None else (self.radius + 1) ** 2
 
-    def backward_weights(self) -> tuple:
-        """Transposed (BatchNorm-folded) kernels for :func:`window_backward.backward_windows`, built once."""
-        if self._backward_weights is None:
-            self._backward_weights = folded_convolutions(self.graph)
-        return self._backward_weights
+    def conv_kernels(self) -> ConvKernels:
+        """The convolution kernels of the cone paths, built once."""
+        if self._conv_kernels is None:
+            self._conv_kernels = prepare_conv_kernels(self.graph)
+        return self._conv_kernels
+
+    def box_passes(self) -> BoxPasses:
+        """The Jacobian cone path's passes over the rectangles, prepared per border situation, kept with the plan."""
+        if self._box_passes is None:
+            self._box_passes = BoxPasses(self.graph, self.conv_kernels())
+        return self._box_passes
 
 
 _PLANS: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
@@ -67,7 +75,7 @@ _PLANS: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary
 
 def _fingerprint(model: nn.Module) -> tuple:
     # data_ptr changes when a tensor moves (model.to(device)); _version when it is modified in place.
-    return tuple((id(t), t._version, t.data_ptr()) for t in itertools.chain(model.parameters(), model.buffers()))
+    return tuple((id(t), t._version, t.data_ptr()) for t in model_tensors(model))
 
 
 def plan_for(model: nn.Module, radius=AUTO) -> SaliencyPlan:

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
-import torch.nn.functional as F
-
-from .local_graph import Conv, LocalGraph, Source, Step, apply_step
+from .local_graph import LocalGraph
 
 
 class Box(NamedTuple):
@@ -30,51 +27,31 @@ class Box(NamedTuple):
     def clipped(self, height: int, width: int) -> "Box":
         return Box(max(0, self.top), max(0, self.left), min(height, self.bottom), min(width, self.right))
 
-    def union(self, other: "Box | None") -> "Box":
-        if other is None:
-            return self
-        return Box(min(self.top, other.top), min(self.left, other.left), max(self.bottom, other.bottom), max(self.right, other.right))
+    def shifted(self, rows: int, cols: int) -> "Box":
+        return Box(self.top + rows, self.left + cols, self.bottom + rows, self.right + cols)
 
 
-def needed_boxes(graph: LocalGraph, row: int, col: int, height: int, width: int) -> list[Box | None]:
-    """Per step, the rectangle it must compute so that the output at (row, col) is exact."""
-    boxes: list[Box | None] = [None] * len(graph.steps)
-    boxes[graph.output] = Box(row, col, row + 1, col + 1)
-    for index in range(len(graph.steps) - 1, -1, -1):
-        box = boxes[index]
-        if box is None:
-            continue
-        needed = box.widened(graph.steps[index].reach).clipped(height, width)
-        for source in graph.steps[index].sources:
-            boxes[source] = needed.union(boxes[source])
-    return boxes
+BorderKey = tuple[int, int, int, int]  # pixels up, down, left, right to the image border, capped at the reach
 
 
-def crop(value: torch.Tensor, have: Box, want: Box) -> torch.Tensor:
-    return value[..., want.top - have.top : want.bottom - have.top, want.left - have.left : want.right - have.left]
+def border_key(graph: LocalGraph, row: int, col: int, height: int, width: int) -> BorderKey:
+    """What the rectangles of pixel (row, col) depend on: its distances to the border, capped at the inputs' reach.
+
+    Pixels with the same key have the same rectangles up to a shift, so work
+    that depends only on the rectangles' shapes can be prepared once per key.
+    """
+    reach_y, reach_x = graph.reach_to_inputs
+    return (min(row, reach_y), min(height - 1 - row, reach_y), min(col, reach_x), min(width - 1 - col, reach_x))
 
 
-def step_on_box(
-    step: Step, inputs: list[torch.Tensor], input_boxes: list[Box], box: Box, images: tuple[torch.Tensor, torch.Tensor]
-) -> torch.Tensor:
-    """One step evaluated on ``box`` from its inputs, each given on its own (larger) box."""
-    height, width = images[0].shape[-2:]
-    if isinstance(step, Source):
-        return crop(images[step.index], Box(0, 0, height, width), box)
-    if isinstance(step, Conv):
-        return _valid_conv(step, inputs[0], input_boxes[0], box, height, width)
-    return apply_step(step, [crop(value, have, box) for value, have in zip(inputs, input_boxes)], images)
+def relative_boxes(graph: LocalGraph, key: BorderKey) -> list[Box | None]:
+    """Per step, its rectangle relative to the output pixel (None: the output does not depend on the step).
 
-
-def _valid_conv(step: Conv, value: torch.Tensor, have: Box, box: Box, height: int, width: int) -> torch.Tensor:
-    wanted = box.widened(step.reach)
-    inside = wanted.clipped(height, width)
-    # Zeros only where the rectangle leaves the image: the network's own padding.
-    padding = (inside.left - wanted.left, wanted.right - inside.right, inside.top - wanted.top, wanted.bottom - inside.bottom)
-    x = crop(value, have, inside)
-    if any(padding):
-        x = F.pad(x, padding)
-    conv = step.module
-    bias = None if conv.bias is None else conv.bias.detach()
-    return F.conv2d(x, conv.weight.detach(), bias, groups=conv.groups)
-
+    A step's rectangle is the output pixel widened by the step's reach to the
+    output (the largest over the paths from it), clipped at the border.
+    """
+    up, down, left, right = key
+    return [
+        None if r is None else Box(-min(r[0], up), -min(r[1], left), min(r[0], down) + 1, min(r[1], right) + 1)
+        for r in graph.window_radii
+    ]

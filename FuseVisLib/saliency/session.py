@@ -13,12 +13,13 @@ from torch import nn
 from .cancellation import CancelCheck
 from .guidance import compute_guidance
 from .inputs import check_pixel, prepare_images
-from .jacobian import fast_jacobian, jacobian_from_linearisation
+from .jacobian import cone_jacobian, fast_jacobian
 from .linearisation import linearise
 from .model_mode import evaluation_mode, fused_output
-from .plan import CONE, plan_for
+from .plan import CONE, WHOLE_IMAGE, plan_for
 from .receptive_radius import AUTO
 from .result import SaliencyImages
+from .threads import jacobian_threads
 
 
 class SaliencySession:
@@ -32,7 +33,7 @@ class SaliencySession:
             self.plan = plan_for(model, radius)
             if self.plan.jacobian_path == CONE:
                 graph = self.plan.graph
-                padding = max(max(r) for r in graph.window_radii if r is not None)
+                padding = max(max(r) for r in graph.diagonal_radii if r is not None)
                 self._linearisation = linearise(graph, self.images.mri, self.images.pet, padding)
                 fused = self._linearisation.output
             else:
@@ -49,12 +50,13 @@ class SaliencySession:
     def jacobian(self, row: int, col: int) -> SaliencyImages:
         """Jacobian images of output pixel (row, col), as :func:`jacobian_images`."""
         row, col = check_pixel(row, col, self.images.height, self.images.width)
-        if self._linearisation is not None:
-            jacobians = jacobian_from_linearisation(self.plan, self._linearisation, row, col, self.images.height, self.images.width)
-        else:
-            with evaluation_mode(self.model):
-                jacobians = fast_jacobian(self.model, self.plan, self.images, row, col)
-        return SaliencyImages(*(j.cpu().numpy() for j in jacobians), self.plan.jacobian_path, self.plan.reason, self.plan.radius)
+        with jacobian_threads(self.plan.jacobian_path != WHOLE_IMAGE):
+            if self._linearisation is not None:
+                jacobians = cone_jacobian(self.plan, self.images, row, col, self._linearisation)
+            else:
+                with evaluation_mode(self.model):
+                    jacobians = fast_jacobian(self.model, self.plan, self.images, row, col)
+            return SaliencyImages(*(j.cpu().numpy() for j in jacobians), self.plan.jacobian_path, self.plan.reason, self.plan.radius)
 
     def guidance(self, progress: bool = False, cancel: CancelCheck = None) -> SaliencyImages:
         """Guidance images, as :func:`guidance_images` (computed once per session)."""

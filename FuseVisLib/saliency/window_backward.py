@@ -9,34 +9,32 @@ needs), pointwise nonlinearities multiply by derivative windows gathered
 from a :class:`Linearisation`, and positions outside the image (the
 network's zero padding) are masked out.
 
-Two uses:
-- Jacobian images: one anchor, windows as wide as the reach to the output;
-  the windows reaching the inputs *are* the Jacobian images.
-- Guidance images: thousands of anchors, and each window also clipped to the
-  step's distance from the inputs (its value cannot depend on x_p farther
-  out), so the windows reaching the inputs are single pixels, dy_p/dx_p.
-  This is the lattice-probe computation with the work outside the region
-  each probe reaches skipped: pixels of one lattice colour have disjoint
-  windows, so batching windows is batching probes.
+For guidance images every pixel is an anchor, and each window is also
+clipped to the step's distance from the inputs (its value cannot depend on
+x_p farther out), so the windows reaching the inputs are single pixels,
+dy_p/dx_p. This is the lattice-probe computation with the work outside the
+region each probe reaches skipped: pixels of one lattice colour have
+disjoint windows, so batching windows is batching probes.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from .conv_kernels import ConvKernels
 from .linearisation import Linearisation
-from .local_graph import Affine, Combine, Concat, Conv, LocalGraph, Output, Pointwise, Reach, Source
+from .local_graph import Affine, Combine, Concat, Conv, Output, Pointwise, Reach, Source
 
 
 class Windows:
-    """Anchor pixels (image coordinates) and the flat indices of the windows around them in the padded maps."""
+    """Anchor pixels and the flat indices of the windows around them in the padded maps."""
 
     def __init__(self, linearisation: Linearisation, rows: torch.Tensor, cols: torch.Tensor, channels_last: bool = True) -> None:
         self.linearisation = linearisation
         self.channels_last = channels_last
-        padding, width, frame = linearisation.padding, linearisation.padded_width, linearisation.frame
+        padding, width = linearisation.padding, linearisation.padded_width
         self.count = rows.numel()
-        self.base = ((rows - frame.top + padding) * width + (cols - frame.left + padding)).reshape(-1, 1, 1)
+        self.base = ((rows + padding) * width + (cols + padding)).reshape(-1, 1, 1)
         self._indices: dict[Reach, torch.Tensor] = {}
         self._masks: dict[Reach, torch.Tensor | None] = {}
 
@@ -77,49 +75,21 @@ def _fit(value: torch.Tensor, have: Reach, want: Reach) -> torch.Tensor:
     return value
 
 
-def folded_convolutions(graph: LocalGraph) -> tuple[dict[int, torch.Tensor], set[int]]:
-    """Kernels for the backward pass: transposed, with per-channel scales (eval BatchNorm) folded into the
-    convolution before them; and the affine steps so folded, which the backward pass then skips."""
-    weights: dict[int, torch.Tensor] = {}
-    passthrough: set[int] = set()
-    for index, step in enumerate(graph.steps):
-        if isinstance(step, Conv):
-            weights[index] = step.module.weight.detach()
-    for index, step in enumerate(graph.steps):
-        if isinstance(step, Affine) and step.channel_scale is not None:
-            source = step.sources[0]
-            if isinstance(graph.steps[source], Conv) and graph.users[source] == [index]:
-                scale = step.channel_scale().detach()
-                weights[source] = weights[source] * scale.view(-1, *([1] * (weights[source].dim() - 1)))
-                passthrough.add(index)
-    for index, weight in weights.items():
-        weights[index] = _transposed_kernel(weight, graph.steps[index].module.groups)
-    return weights, passthrough
-
-
-def _transposed_kernel(weight: torch.Tensor, groups: int) -> torch.Tensor:
-    out_channels, in_per_group = weight.shape[:2]
-    grouped = weight.reshape(groups, out_channels // groups, in_per_group, *weight.shape[2:])
-    return grouped.transpose(1, 2).flip(-1, -2).reshape(groups * in_per_group, out_channels // groups, *weight.shape[2:]).contiguous()
-
-
 def backward_windows(
     linearisation: Linearisation,
     windows: Windows,
     radii: list[Reach | None],
-    folded: tuple[dict[int, torch.Tensor], set[int]],
+    kernels: ConvKernels,
     channels_last: bool = True,
 ) -> dict[int, torch.Tensor]:
     """Cotangent windows of the output pixel at each anchor, per input (0: MRI, 1: PET).
 
-    ``radii[i]`` is the window radius kept at step ``i`` (None: not needed);
-    ``folded`` comes from :func:`folded_convolutions`.
+    ``radii[i]`` is the window radius kept at step ``i`` (None: not needed).
     Returns ``{input index: [B, 1, 2ry+1, 2rx+1]}``; an input the output does
     not depend on is absent.
     """
     graph = linearisation.graph
     steps = graph.steps
-    weights, passthrough = folded
     device = linearisation.inside.device
     dtype = linearisation.output.dtype
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -154,15 +124,14 @@ def backward_windows(
             kept = (min(radii[source][0], radius[0] + reach[0]), min(radii[source][1], radius[1] + reach[1]))
             crop = (radius[0] + reach[0] - kept[0], radius[1] + reach[1] - kept[1])
             cotangent = cotangent.contiguous(memory_format=memory_format)
-            # A transposed convolution is a convolution with the flipped, transposed kernel.
             padding = (2 * reach[0] - crop[0], 2 * reach[1] - crop[1])
-            value = F.conv2d(cotangent, weights[index], padding=padding, groups=step.module.groups)
+            value = kernels.transposed_convolution(index, step.module.groups, cotangent, padding)
             mask = windows.mask(kept) if masked_sources[source] else None
             accumulate(source, value if mask is None else value * mask, kept)
         elif isinstance(step, Pointwise):
             accumulate(step.sources[0], cotangent * windows.gather(linearisation.derivatives[index], radius), radius)
         elif isinstance(step, Affine):
-            accumulate(step.sources[0], cotangent if index in passthrough else step.backward(cotangent), radius)
+            accumulate(step.sources[0], cotangent if index in kernels.folded_affines else step.backward(cotangent), radius)
         elif isinstance(step, Combine):
             accumulate(step.sources[0], cotangent, radius)
             accumulate(step.sources[1], -cotangent if step.subtract else cotangent, radius)

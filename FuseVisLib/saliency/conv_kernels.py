@@ -1,0 +1,111 @@
+"""Convolution kernels prepared once per model for the cone paths, and the convolution routine each call gets.
+
+Reverse passes. A convolution's reverse pass is a transposed convolution. An
+eval-mode BatchNorm right after a convolution is a per-channel scale, folded
+into that convolution's kernel so the reverse pass skips it. Two forms:
+
+- windows (guidance images, thousands of them batched): a plain convolution
+  with the flipped, transposed kernel, whose padding crops each window;
+- rectangles (one Jacobian image): a transposed convolution that scatters
+  each cotangent pixel over the kernel's footprint, so it never multiplies
+  the zeros around a small rectangle (a plain convolution of a 5x5 cotangent
+  with a 9x9 kernel would compute 13x13 outputs from mostly zero padding).
+
+The convolutions that read the inputs directly end the reverse pass: each of
+their outputs is one long dot product over all channels and taps that
+yields a final Jacobian or guidance value. Float32 accumulates those least
+accurately (about 1e-6 for trained MaskNet, against 2e-7 for autograd's own
+backward pass), so they run in float64, at next to no cost: they have one or
+two output channels.
+
+Which routine for a reverse pass on a rectangle (CPU, one thread, measured
+on the four networks at 256x256): oneDNN needs channels-last tensors *and*
+kernels (a kernel in any other layout is copied on every call) and then
+wins, but spends about 50 us setting up each call; ATen's native routine
+wins for a one-pixel rectangle (the layer next to the output pixel, 71 -> 8
+us) and is the only one for float64. The forward pass on rectangles, in
+contrast, keeps the network's own layout (see :meth:`ConvKernels.valid`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .local_graph import Affine, Conv, LocalGraph
+
+
+@dataclass(frozen=True)
+class ConvKernels:
+    kernels: dict[int, torch.Tensor]  # convolution step -> flipped, transposed kernel (BatchNorm folded in), windows
+    weights: dict[int, torch.Tensor]  # convolution step -> its own kernel (BatchNorm folded in), rectangles
+    forward_weights: dict[int, torch.Tensor]  # convolution step -> its own kernel, for the forward pass
+    biases: dict[int, torch.Tensor | None]  # convolution step -> its bias
+    groups: dict[int, int]  # convolution step -> its groups
+    folded_affines: set[int]  # affine steps folded into the convolution before them: cotangents pass through
+    precise: set[int]  # convolution steps reading the inputs directly: float64 in reverse
+
+    def transposed_convolution(self, step: int, groups: int, cotangent: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
+        """The reverse pass of convolution ``step`` on windows, widened by ``padding`` minus the kernel radius."""
+        if step in self.precise:
+            return F.conv2d(cotangent.double(), self.kernels[step], padding=padding, groups=groups).to(cotangent.dtype)
+        return F.conv2d(cotangent, self.kernels[step], padding=padding, groups=groups)
+
+    def scattered(self, step: int, cotangent: torch.Tensor) -> torch.Tensor:
+        """The reverse pass of convolution ``step`` on a rectangle, over the rectangle widened by the kernel radius."""
+        weight, groups = self.weights[step], self.groups[step]
+        precise = step in self.precise
+        value = cotangent.double() if precise else cotangent
+        if groups == 1 and value.device.type == "cpu" and (precise or value.shape[-2] * value.shape[-1] == 1):
+            result = torch._C._nn.slow_conv_transpose2d(value, weight, weight.shape[2:])
+        else:
+            # Channels-last is what makes ATen hand a transposed convolution to oneDNN.
+            result = F.conv_transpose2d(value.contiguous(memory_format=torch.channels_last), weight, groups=groups)
+        return result.to(cotangent.dtype)
+
+    def valid(self, step: int, value: torch.Tensor) -> torch.Tensor:
+        """Convolution ``step`` without padding (``value`` already holds the border's zeros).
+
+        Contiguous, as the network's own input is, so that ATen and oneDNN
+        pick the same routine and the same order of summation as on the whole
+        image: a different routine changes the rounding of the activations,
+        and through the derivatives of the nonlinearities, the Jacobian by up
+        to about 1e-6 (measured on DeepFuse).
+        """
+        return F.conv2d(value.contiguous(), self.forward_weights[step], self.biases[step], groups=self.groups[step])
+
+
+def prepare_conv_kernels(graph: LocalGraph) -> ConvKernels:
+    weights: dict[int, torch.Tensor] = {}
+    forward_weights, biases, groups = {}, {}, {}
+    folded: set[int] = set()
+    for index, step in enumerate(graph.steps):
+        if isinstance(step, Conv):
+            weight = step.module.weight.detach()
+            weights[index] = weight
+            forward_weights[index] = weight
+            biases[index] = None if step.module.bias is None else step.module.bias.detach()
+            groups[index] = step.module.groups
+    for index, step in enumerate(graph.steps):
+        if isinstance(step, Affine) and step.channel_scale is not None:
+            source = step.sources[0]
+            if isinstance(graph.steps[source], Conv) and graph.users[source] == [index]:
+                scale = step.channel_scale().detach()
+                weights[source] = weights[source] * scale.view(-1, *([1] * (weights[source].dim() - 1)))
+                folded.add(index)
+    from_inputs = graph.reach_from_inputs()
+    precise = {index for index in weights if from_inputs[graph.steps[index].sources[0]] == (0, 0)}
+    kernels = {}
+    for index, weight in weights.items():
+        if index in precise:
+            weight = weight.double()
+        kernels[index] = _transposed_kernel(weight, groups[index])
+        weights[index] = weight.contiguous() if index in precise else weight.contiguous(memory_format=torch.channels_last)
+    return ConvKernels(kernels, weights, forward_weights, biases, groups, folded, precise)
+
+
+def _transposed_kernel(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    out_channels, in_per_group = weight.shape[:2]
+    grouped = weight.reshape(groups, out_channels // groups, in_per_group, *weight.shape[2:])
+    return grouped.transpose(1, 2).flip(-1, -2).reshape(groups * in_per_group, out_channels // groups, *weight.shape[2:]).contiguous()
