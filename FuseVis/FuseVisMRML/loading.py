@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from FuseVisLib.errors import FuseVisError
-from FuseVisLib.volume_io import Volume, read_volume
+from FuseVisLib.volume_io import Volume
 
 from .volume_nodes import add_volume_node, ijk_to_ras
 
@@ -27,11 +27,6 @@ def running_in_slicer_app() -> bool:
     import slicer
 
     return getattr(slicer, "app", None) is not None
-
-
-def load_volume(scene, path: str | Path, name: str | None = None):
-    """A new scalar volume node holding the volume at ``path`` (NIfTI file or DICOM series folder)."""
-    return load_volume_checked(scene, path, read_volume(path), name)
 
 
 def load_volume_checked(scene, path: str | Path, volume: Volume, name: str | None = None):

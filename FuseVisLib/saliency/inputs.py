@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import FuseVisError
+from .model_mode import model_tensors
 
 # Rounding in a caller's own normalisation may overshoot [0, 1] by a few ulps.
 RANGE_TOLERANCE = 1e-5
@@ -32,11 +33,8 @@ class ImagePair:
 
 def model_device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     """Where and in which precision the model computes (CPU float32 for a model without tensors)."""
-    for module in model.modules():
-        for tensor in (*module._parameters.values(), *module._buffers.values()):
-            if tensor is not None and tensor.is_floating_point():
-                return tensor.device, tensor.dtype
-    return torch.device("cpu"), torch.float32
+    tensor = next((t for t in model_tensors(model) if t.is_floating_point()), None)
+    return (tensor.device, tensor.dtype) if tensor is not None else (torch.device("cpu"), torch.float32)
 
 
 def _as_image(name: str, image, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

@@ -10,14 +10,14 @@ from torch import nn
 from ..errors import FuseVisError
 
 
-def model_tensors(model: nn.Module) -> list[torch.Tensor]:
-    """Every parameter and buffer, read from each module directly (much cheaper than ``model.parameters()``)."""
-    seen: dict[int, torch.Tensor] = {}
+def model_tensors(model: nn.Module) -> Iterator[torch.Tensor]:
+    """Every parameter and buffer once, read from each module directly (much cheaper than ``model.parameters()``)."""
+    seen: set[int] = set()
     for module in model.modules():
         for tensor in (*module._parameters.values(), *module._buffers.values()):
-            if tensor is not None:
-                seen.setdefault(id(tensor), tensor)
-    return list(seen.values())
+            if tensor is not None and id(tensor) not in seen:
+                seen.add(id(tensor))
+                yield tensor
 
 
 @contextlib.contextmanager

@@ -2,7 +2,7 @@
 
 The forward pass is shared: the fused image, every Jacobian image and the
 guidance images all reuse one linearisation of the network, so a Jacobian
-image costs only a windowed reverse pass. A session assumes the model's
+image costs only a reverse pass over the rectangles it depends on. A session assumes the model's
 weights do not change while it is in use.
 """
 from __future__ import annotations
