@@ -123,6 +123,68 @@ def test_jacobians_run_on_one_thread_and_restore_the_thread_count(rng):
     assert seen and set(seen) == {1}
 
 
+def test_a_large_jacobian_runs_on_the_callers_threads(rng):
+    model, _ = benchmark_model("DeepPedestrian", "cpu")  # fresh: no traces yet; 114 M multiply-adds, worth two threads
+    mri = rng.random((40, 40), dtype=np.float32)
+    pet = rng.random((40, 40), dtype=np.float32)
+    seen = []
+    hook = model.conv5[0].register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        jacobian_images(model, mri, pet, 20, 20)  # first pixel of its border situation: interpreted, calls the modules
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+        hook.remove()
+    assert seen == [2]
+
+
+@pytest.mark.parametrize("name", PAPER_METHODS[1:])
+def test_replayed_jacobians_equal_interpreted_ones_to_the_bit(name, rng):
+    """The first pixel of a border situation runs op by op, the second is traced, later ones replay the trace."""
+    model = _network(name)
+    mri = rng.random((40, 44), dtype=np.float32)
+    pet = rng.random((40, 44), dtype=np.float32)
+    for pixel in [(20, 22), (3, 5), (39, 0)]:
+        first = jacobian_images(model, mri, pet, *pixel)
+        for _ in range(3):
+            again = jacobian_images(model, mri, pet, *pixel)
+            for modality in range(2):
+                np.testing.assert_array_equal(again[modality], first[modality])
+
+
+class ConvChainWithElu(torch.nn.Module):
+    """ELU has no closed-form pullback here: its derivative comes from autograd, so the passes are never traced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = torch.nn.Conv2d(2, 4, 3, padding=1)
+        self.second = torch.nn.Conv2d(4, 1, 3, padding=1)
+
+    def forward(self, mri, pet):
+        return self.second(torch.nn.functional.elu(self.first(torch.cat((mri, pet), dim=1))))
+
+
+def test_a_network_the_tracer_cannot_replay_stays_exact(rng):
+    from FuseVisLib.saliency.model_mode import evaluation_mode
+    from FuseVisLib.saliency.plan import plan_for
+
+    torch.manual_seed(5)
+    model = ConvChainWithElu().eval()
+    mri = rng.random((HEIGHT, WIDTH), dtype=np.float32)
+    pet = rng.random((HEIGHT, WIDTH), dtype=np.float32)
+    images = prepare_images(model, mri, pet)
+    pixels = [(10, 10)] * 3 + [(0, 0)]
+    for (row, col), exact in zip(pixels, per_pixel_gradients(model, images, pixels)):
+        ours = jacobian_images(model, mri, pet, row, col)
+        assert ours.path == "cone"
+        for modality in range(2):
+            np.testing.assert_allclose(ours[modality], exact[modality].numpy(), rtol=0, atol=1e-6)
+    with evaluation_mode(model):
+        assert not plan_for(model).box_passes().traceable
+
+
 def test_session_guidance_equals_guidance_images(rng):
     model = _network("FunFuseAn")
     mri = rng.random((HEIGHT, WIDTH), dtype=np.float32)
@@ -202,3 +264,8 @@ def test_pointwise_derivatives_follow_autograd_at_kinks(module):
     leaf = x.clone().requires_grad_()
     (expected,) = torch.autograd.grad(module(leaf), leaf, torch.ones_like(x))
     torch.testing.assert_close(ours, expected, rtol=0, atol=0)
+    if step.backward is not None:  # the Jacobian's pullback: autograd's own kernel, so the same bits
+        cotangent = torch.tensor([[[[0.3, -2.0, 1.7, 5.0, -0.1, 1e-3]]]])
+        (expected,) = torch.autograd.grad(module(leaf), leaf, cotangent)
+        saved = x if step.backward.saves_input else module(x)
+        torch.testing.assert_close(step.backward.vjp(cotangent, saved), expected, rtol=0, atol=0)

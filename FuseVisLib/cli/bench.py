@@ -33,7 +33,7 @@ def run(args) -> int:
     from ..device import pick_device
     from ..errors import FuseVisError
     from ..registry import method_names
-    from ..saliency.benchmark import load_slice_pair
+    from ..saliency.benchmark import load_slice_pair, machine_speed
     from ..saliency.threads import JACOBIAN_THREADS
     from . import print_json
 
@@ -58,8 +58,11 @@ def run(args) -> int:
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
         "jacobian_timings": {
             "jacobian_ms_median": "jacobian_images(): forward and reverse pass over the pixel's rectangles",
+            "jacobian_full_ms_median": "the same work the paper's way: whole-image forward and backward pass",
             "jacobian_session_ms_median": "SaliencySession.jacobian(): reverse pass only, the whole-image forward pass cached (the viewer's cost per mouse move)",
+            "jacobian_retained_backward_ms_median": "the same work the paper's way: whole-image backward pass, forward retained (the original tool's cost per mouse move)",
         },
+        "machine_speed_start": machine_speed(),
         "methods": {},
     }
     with tempfile.TemporaryDirectory(prefix="fusevis-bench-") as folder:
@@ -81,6 +84,7 @@ def run(args) -> int:
             if not args.json:
                 print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
     report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["machine_speed_end"] = machine_speed()
     if args.json:
         print_json(report)
     return 0

@@ -1,13 +1,25 @@
 """The measurements behind ``fusevis bench``: our paths against the paper's per-pixel method, on one slice pair.
 
-Two Jacobian timings: ``jacobian_ms_median`` is :func:`jacobian_images` on
-its own (forward and reverse pass over the pixel's rectangles), and
-``jacobian_session_ms_median`` is :meth:`SaliencySession.jacobian` with the
-whole-image forward pass done once (the reverse pass only: what the viewer
-pays on every mouse move).
+Jacobian timings, in pairs that do the same work:
+
+- ``jacobian_ms_median``: :func:`jacobian_images` on its own (forward and
+  reverse pass over the pixel's rectangles), against
+  ``jacobian_full_ms_median``: a whole-image forward and backward pass;
+- ``jacobian_session_ms_median``: :meth:`SaliencySession.jacobian` with the
+  whole-image forward pass done once (the reverse pass only: what the viewer
+  pays on every mouse move), against
+  ``jacobian_retained_backward_ms_median``: one whole-image backward pass
+  with the forward pass retained, which is what the original FuseVis tool
+  ran on every mouse move (``torch.autograd.grad(..., retain_graph=True)``).
+
+Exactness: ``max_abs_error`` compares ours with the per-pixel float32
+method; ``max_abs_error_float64`` compares both with the same network in
+float64 on a few of those pixels, which shows how much of the difference
+is the float32 reference's own rounding.
 """
 from __future__ import annotations
 
+import copy
 import resource
 import statistics
 import time
@@ -20,7 +32,7 @@ from torch import nn
 
 from ..errors import FuseVisError
 from .guidance import guidance_images
-from .inputs import prepare_images
+from .inputs import ImagePair, prepare_images
 from .jacobian import jacobian_images
 from .model_mode import evaluation_mode, fused_output
 from .naive import per_pixel_gradients, whole_image_jacobian
@@ -70,6 +82,24 @@ def benchmark_model(name: str, device: str | None) -> tuple[nn.Module, str]:
         return module.to(pick_device(device)).eval(), "untrained"
 
 
+def machine_speed() -> dict:
+    """A fixed convolution on one thread (48 -> 48 channels, 3x3, 31x31 outputs; median of 50), to tell a
+    slow or shared machine from a slow method: on a shared virtual machine this varied by 35 % within the hour."""
+    from .threads import jacobian_threads
+
+    generator = torch.Generator().manual_seed(0)
+    image, kernel = torch.randn(1, 48, 33, 33, generator=generator), torch.randn(48, 48, 3, 3, generator=generator)
+    seconds = []
+    with jacobian_threads(), torch.no_grad():
+        for _ in range(55):
+            started = time.perf_counter()
+            torch.nn.functional.conv2d(image, kernel)
+            seconds.append(time.perf_counter() - started)
+    median = statistics.median(seconds[5:])
+    multiply_adds = 31 * 31 * kernel.numel()
+    return {"convolution_us": round(median * 1e6, 1), "gflops": round(2 * multiply_adds / median / 1e9, 1)}
+
+
 def reference_pixels(height: int, width: int, count: int, seed: int = 0) -> list[tuple[int, int]]:
     """Corners and edge midpoints first, then random pixels."""
     fixed = [(0, 0), (0, width - 1), (height - 1, 0), (height - 1, width - 1), (0, width // 2), (height // 2, 0), (height - 1, width // 2), (height // 2, width - 1)]
@@ -78,6 +108,26 @@ def reference_pixels(height: int, width: int, count: int, seed: int = 0) -> list
     while len(chosen) < count:
         chosen.append((int(rng.integers(height)), int(rng.integers(width))))
     return chosen
+
+
+FLOAT64_PIXELS = 3  # the float64 network is slow (MaskNet: seconds per pass)
+
+
+def float64_errors(model: nn.Module, images, pixels: list[tuple[int, int]]) -> dict[str, float]:
+    """Largest distance of our Jacobian images and of autograd's float32 ones from the float64 network's."""
+    exact_model = copy.deepcopy(model).double()
+    exact_images = ImagePair(images.mri.double(), images.pet.double())
+    ours_error = autograd_error = 0.0
+    with evaluation_mode(model), evaluation_mode(exact_model):
+        float32 = per_pixel_gradients(model, images, pixels)
+        float64 = per_pixel_gradients(exact_model, exact_images, pixels)
+        for (row, col), autograd, exact in zip(pixels, float32, float64):
+            ours = jacobian_images(model, images.mri, images.pet, row, col)
+            for modality in range(2):
+                truth = exact[modality].cpu().numpy()
+                ours_error = max(ours_error, float(np.abs(ours[modality] - truth).max()))
+                autograd_error = max(autograd_error, float(np.abs(autograd[modality].cpu().numpy() - truth).max()))
+    return {"ours": ours_error, "autograd_float32": autograd_error}
 
 
 def _ms(seconds: list[float]) -> float:
@@ -142,6 +192,7 @@ def bench_method(name: str, mri: np.ndarray, pet: np.ndarray, device, jacobian_c
     # The first interval also holds the shared forward pass; measured apart above.
     backward_seconds[0] = max(0.0, backward_seconds[0] - forward_seconds)
     lone_backward = statistics.median(backward_seconds)
+    float64 = float64_errors(model, images, references[::4][:FLOAT64_PIXELS])  # a corner, an edge, a random pixel
     naive_estimate = forward_seconds + lone_backward * height * width
     probes = plan.probes
     return {
@@ -152,12 +203,14 @@ def bench_method(name: str, mri: np.ndarray, pet: np.ndarray, device, jacobian_c
         "jacobian_ms_median": _ms(ours_ms),
         "jacobian_session_ms_median": _ms(session_ms),
         "jacobian_full_ms_median": _ms(full_ms),
+        "jacobian_retained_backward_ms_median": _ms(backward_seconds),
         "guidance_s": round(guidance_seconds, 3),
         "lone_backward_s": round(lone_backward, 4),
         "naive_guidance_s_estimate": round(naive_estimate, 1),
         "guidance_speedup": round(naive_estimate / guidance_seconds, 1),
         "guidance_probe_cost": None if probes is None else round(guidance_seconds / probes / lone_backward, 3),
         "max_abs_error": {"jacobian": jacobian_error, "guidance": guidance_error},
+        "max_abs_error_float64": float64,
         "max_abs_guidance": max(float(np.abs(g).max()) for g in guidance),
         "plan_s": round(plan_seconds, 3),
         "sampled_pixels": {"jacobian": len(pixels), "reference": len(references)},

@@ -16,6 +16,9 @@ operations themselves.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
 from typing import Callable
 
 import torch
@@ -25,11 +28,18 @@ from .conv_kernels import ConvKernels
 from .linearisation import pointwise_with_derivative
 from .local_graph import Affine, Combine, Concat, Conv, LocalGraph, Output, Pointwise, Source, apply_step
 from .regions import Box, BorderKey, border_key, relative_boxes
+from .threads import WIDE_MULTIPLY_ADDS, caller_threads
+
+log = logging.getLogger(__name__)
 
 # Instruction codes.
 _SOURCE, _CONV, _POINTWISE, _OTHER, _SCALE, _PASS, _COMBINE, _CONCAT = range(8)
 
-Derivative = Callable[[int, Box], torch.Tensor]  # (pointwise step, its rectangle) -> [1,C,h,w] derivative there
+# (pointwise step, its rectangle, cotangent of its output there) -> cotangent of its input
+Pullback = Callable[[int, Box, torch.Tensor], torch.Tensor]
+# Border situations kept as traces; each holds a graph of a few hundred nodes. Pixels
+# within the receptive radius of the border have situations of their own.
+MAX_TRACED = 64
 Cut = tuple[int, int, int, int] | None  # rows and columns to keep of a source's rectangle; None: all of it
 Target = tuple[int, tuple[int, int, int, int] | None]  # (source step, zero padding into its rectangle or None)
 
@@ -37,11 +47,15 @@ Target = tuple[int, tuple[int, int, int, int] | None]  # (source step, zero padd
 class _Prepared:
     """The two passes of one border key, with rectangles relative to the output pixel."""
 
-    def __init__(self, boxes: list[Box | None], image: Box, forward: list[tuple]) -> None:
+    def __init__(self, boxes: list[Box | None], image: Box, forward: list[tuple], sources: list[tuple[int, int]]) -> None:
         self.boxes = boxes
         self.image = image  # where the image lies relative to the output pixel
         self.forward = forward
+        self.sources = sources  # (step, input index) of every input the output pixel depends on
+        self.wide = False  # enough work for the caller's threads
         self.reverse: list[tuple] | None = None  # prepared on the first reverse pass, once channel counts are known
+        self.interpreted = False  # both passes have run op by op once
+        self.replay = None  # the traced passes, from the second pixel on
 
 
 class BoxPasses:
@@ -52,53 +66,128 @@ class BoxPasses:
         self.kernels = kernels
         self._prepared: dict[BorderKey, _Prepared] = {}
         self._channels: list[int] | None = None
+        self._traced: set[int] = set()
+        self._trace_failed = False
 
-    def linearise(self, row: int, col: int, mri: torch.Tensor, pet: torch.Tensor) -> tuple[Derivative, list[int]]:
-        """Each step on its rectangle around output pixel (row, col): the pointwise derivatives there
-        (as a :data:`Derivative`) and every step's channel count."""
+    def jacobian(self, row: int, col: int, mri: torch.Tensor, pet: torch.Tensor) -> dict[int, tuple[torch.Tensor, Box]]:
+        """Both passes for output pixel (row, col) of [1,1,H,W] images: the cotangents at the inputs,
+        ``{input index: ([1,1,h,w], rectangle)}`` (the Jacobian images, cropped).
+
+        The first pixel of a border situation is interpreted op by op; the
+        second is traced (``torch.jit.trace``) and every later one replays
+        the trace, which skips Python between the operations. A large
+        Jacobian runs on the caller's threads (see :mod:`threads`).
+        """
         height, width = mri.shape[-2:]
         prepared = self._prepare(border_key(self.graph, row, col, height, width))
-        values: list[torch.Tensor | None] = [None] * len(self.graph.steps)
-        derivatives: dict[int, torch.Tensor] = {}
         images = (mri, pet)
+        crops = []
+        for step, source in prepared.sources:
+            box = prepared.boxes[step].shifted(row, col)
+            crops.append(images[source][..., box.top : box.bottom, box.left : box.right])
+        threads = caller_threads() if prepared.wide else contextlib.nullcontext()
+        # Replayed as recorded: the graph executor's optimisations (e.g. decomposing
+        # BatchNorm) would change the rounding against the interpreted passes.
+        with torch.no_grad(), threads, torch.jit.optimized_execution(False):
+            if prepared.replay is not None:
+                cotangents = prepared.replay(*crops)
+            elif prepared.interpreted and self.traceable and len(self._traced) < MAX_TRACED and self._trace(prepared, crops):
+                cotangents = prepared.replay(*crops)
+            else:
+                prepared.interpreted = True
+                cotangents = self._both_passes(prepared, *crops)
+        return {source: (cotangent, prepared.boxes[step].shifted(row, col)) for (step, source), cotangent in zip(prepared.sources, cotangents)}
+
+    @property
+    def traceable(self) -> bool:
+        """Whether both passes are plain tensor operations (autograd inside a trace is not replayable)."""
+        return not self._trace_failed and all(step.backward is not None for step in self.graph.steps if isinstance(step, Pointwise))
+
+    def _trace(self, prepared: _Prepared, crops: list[torch.Tensor]) -> bool:
+        """Trace both passes for ``prepared``'s border situation; False (and no more tracing) if the tracer refuses."""
+
+        def both_passes(*crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            return self._both_passes(prepared, *crops)
+
+        with warnings.catch_warnings():
+            # Shapes and layouts are constants of a border situation, as the tracer warns.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            try:
+                prepared.replay = torch.jit.trace(both_passes, tuple(crops), check_trace=False)
+            except RuntimeError as error:  # e.g. a user's layer whose tensors the tracer cannot hold
+                log.info("Jacobian passes stay interpreted: torch.jit.trace failed (%s)", str(error).splitlines()[0])
+                self._trace_failed = True
+                return False
+        self._traced.add(id(prepared))
+        return True
+
+    def _both_passes(self, prepared: _Prepared, *crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        values, saved = self._forward(prepared, crops)
+        steps = self.graph.steps
+
+        def pullback(step: int, cotangent: torch.Tensor) -> torch.Tensor:
+            # The reverse pass keeps cotangents channels-last (see conv_kernels); elementwise
+            # kernels are fast only when both operands share a layout.
+            operand = saved[step].contiguous(memory_format=_layout_of(cotangent))
+            backward = steps[step].backward
+            return cotangent * operand if backward is None else backward.vjp(cotangent, operand)
+
+        reached = self._reverse(prepared, pullback, crops[0])
+        return tuple(reached[source] for _, source in prepared.sources)
+
+    def _forward(self, prepared: _Prepared, crops) -> tuple[list[torch.Tensor | None], dict[int, torch.Tensor]]:
+        """Every step on its rectangle, and what each pointwise step's pullback reads."""
+        values: list[torch.Tensor | None] = [None] * len(self.graph.steps)
+        saved: dict[int, torch.Tensor] = {}
+        for (step, _), crop in zip(prepared.sources, crops):
+            values[step] = crop
         valid = self.kernels.valid
-        with torch.no_grad():
-            for instruction in prepared.forward:
-                code, index = instruction[0], instruction[1]
-                if code == _SOURCE:
-                    box = prepared.boxes[index].shifted(row, col)
-                    values[index] = images[instruction[2]][..., box.top : box.bottom, box.left : box.right]
-                elif code == _CONV:
-                    value = _cut(values[instruction[2]], instruction[3])
-                    if instruction[4] is not None:
-                        value = F.pad(value, instruction[4])
-                    values[index] = valid(index, value)
-                elif code == _POINTWISE:
-                    values[index], derivatives[index] = pointwise_with_derivative(instruction[2], _cut(values[instruction[3]], instruction[4]))
+        for instruction in prepared.forward:
+            code, index = instruction[0], instruction[1]
+            if code == _CONV:
+                value = _cut(values[instruction[2]], instruction[3])
+                if instruction[4] is not None:
+                    value = F.pad(value, instruction[4])
+                values[index] = valid(index, value)
+            elif code == _SCALE:
+                values[index] = instruction[2](_cut(values[instruction[3]], instruction[4]))
+            elif code == _POINTWISE:
+                step, value = instruction[2], _cut(values[instruction[3]], instruction[4])
+                if step.backward is None:
+                    values[index], saved[index] = pointwise_with_derivative(step, value)
                 else:
-                    inputs = [_cut(values[source], cut) for source, cut in instruction[3]]
-                    values[index] = apply_step(instruction[2], inputs, images)
+                    values[index] = step.forward(value)
+                    saved[index] = value if step.backward.saves_input else values[index]
+            elif code != _SOURCE:
+                inputs = [_cut(values[source], cut) for source, cut in instruction[3]]
+                values[index] = apply_step(instruction[2], inputs, crops)
         if self._channels is None:
             self._channels = [0 if value is None else value.shape[1] for value in values]
-        return (lambda step, box: derivatives[step]), self._channels
+        return values, saved
 
     def backward(
-        self, row: int, col: int, height: int, width: int, derivative: Derivative, channels: list[int], like: torch.Tensor
+        self, row: int, col: int, height: int, width: int, pullback: Pullback, channels: list[int], like: torch.Tensor
     ) -> dict[int, tuple[torch.Tensor, Box]]:
-        """Cotangents of output pixel (row, col) at the inputs, ``{input index: ([1,1,h,w], rectangle)}``.
+        """The reverse pass alone, for a network linearised elsewhere (a whole-image forward pass):
+        cotangents of output pixel (row, col) at the inputs, as :meth:`jacobian`.
 
-        ``derivative`` gives a pointwise step's derivative on its rectangle,
-        ``channels`` every step's channel count; ``like`` gives dtype and device.
+        ``pullback`` carries a cotangent back through a pointwise step on its
+        rectangle, ``channels`` gives every step's channel count, ``like`` dtype and device.
         """
         self._channels = self._channels or channels
         prepared = self._prepare(border_key(self.graph, row, col, height, width))
+        boxes = prepared.boxes
+        reached = self._reverse(prepared, lambda step, cotangent: pullback(step, boxes[step].shifted(row, col), cotangent), like)
+        return {source: (reached[source], boxes[step].shifted(row, col)) for step, source in prepared.sources}
+
+    def _reverse(self, prepared: _Prepared, pullback: Callable[[int, torch.Tensor], torch.Tensor], like: torch.Tensor) -> dict[int, torch.Tensor]:
+        """The cotangent of the output pixel carried back to each input: ``{input index: [1,1,h,w]}``."""
         if prepared.reverse is None:
             prepared.reverse = self._reverse_instructions(prepared.boxes, prepared.image)
-        boxes = prepared.boxes
         output = self.graph.output
-        cotangents: list[torch.Tensor | None] = [None] * len(boxes)
-        cotangents[output] = like.new_ones(1, channels[output], 1, 1)
-        results: dict[int, tuple[torch.Tensor, Box]] = {}
+        cotangents: list[torch.Tensor | None] = [None] * len(prepared.boxes)
+        cotangents[output] = like.new_ones(1, self._channels[output], 1, 1)
+        results: dict[int, torch.Tensor] = {}
 
         def accumulate(value: torch.Tensor, target: Target) -> None:
             source, padding = target
@@ -115,7 +204,7 @@ class BoxPasses:
             if code == _CONV:
                 accumulate(_cut(scattered(index, cotangent), instruction[2]), instruction[3])
             elif code == _POINTWISE:
-                accumulate(cotangent * derivative(index, boxes[index].shifted(row, col)), instruction[2])
+                accumulate(pullback(index, cotangent), instruction[2])
             elif code == _PASS:
                 accumulate(cotangent, instruction[2])
             elif code == _SCALE:
@@ -127,7 +216,7 @@ class BoxPasses:
                 for start, stop, target in instruction[2]:
                     accumulate(cotangent[:, start:stop], target)
             else:
-                results[instruction[2]] = (cotangent, boxes[index].shifted(row, col))
+                results[instruction[2]] = cotangent
         return results
 
     def _prepare(self, key: BorderKey) -> _Prepared:
@@ -135,7 +224,15 @@ class BoxPasses:
             boxes = relative_boxes(self.graph, key)
             up, down, left, right = key
             image = Box(-up, -left, down + 1, right + 1)
-            self._prepared[key] = _Prepared(boxes, image, self._forward_instructions(boxes, image))
+            sources = [(index, step.index) for index, step in enumerate(self.graph.steps) if isinstance(step, Source) and boxes[index] is not None]
+            prepared = _Prepared(boxes, image, self._forward_instructions(boxes, image), sources)
+            multiply_adds = sum(
+                box.pixels * step.module.weight.numel()
+                for step, box in zip(self.graph.steps, boxes)
+                if isinstance(step, Conv) and box is not None
+            )
+            prepared.wide = multiply_adds >= WIDE_MULTIPLY_ADDS
+            self._prepared[key] = prepared
         return self._prepared[key]
 
     def _forward_instructions(self, boxes: list[Box | None], image: Box) -> list[tuple]:
@@ -155,6 +252,9 @@ class BoxPasses:
             elif isinstance(step, Pointwise):
                 source = step.sources[0]
                 instructions.append((_POINTWISE, index, step, source, _cut_of(boxes[source], box)))
+            elif isinstance(step, Affine):
+                source = step.sources[0]
+                instructions.append((_SCALE, index, step.forward, source, _cut_of(boxes[source], box)))
             else:
                 instructions.append((_OTHER, index, step, tuple((s, _cut_of(boxes[s], box)) for s in step.sources)))
         return instructions
@@ -198,6 +298,10 @@ class BoxPasses:
             elif isinstance(step, Output):
                 instructions.append((_PASS, index, target(step.sources[0], box)))
         return instructions
+
+
+def _layout_of(value: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if value.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
 def _intersection(box: Box, other: Box) -> Box:

@@ -60,14 +60,14 @@ def fast_jacobian(model: nn.Module, plan: SaliencyPlan, images: ImagePair, row: 
 def cone_jacobian(
     plan: SaliencyPlan, images: ImagePair, row: int, col: int, linearisation: Linearisation | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The cone path, from a forward pass over the shrinking rectangles (or a whole-image ``linearisation``)."""
-    height, width = images.height, images.width
+    """The cone path: both passes over the pixel's rectangles, or only the reverse pass given a whole-image ``linearisation``."""
     passes = plan.box_passes()
     if linearisation is None:
-        derivative, channels = passes.linearise(row, col, images.mri, images.pet)
+        cotangents = passes.jacobian(row, col, images.mri, images.pet)
     else:
-        derivative, channels = linearisation.derivative_on, linearisation.channels
-    cotangents = passes.backward(row, col, height, width, derivative, channels, images.mri)
+        cotangents = passes.backward(
+            row, col, images.height, images.width, linearisation.pullback, linearisation.channels, images.mri
+        )
     return _placed(cotangents.get(0), images.mri), _placed(cotangents.get(1), images.mri)
 
 

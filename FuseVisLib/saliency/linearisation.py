@@ -43,6 +43,10 @@ class Linearisation:
             grid = self._grids[step] = padded[p : p + self.height, p : p + self.width].permute(2, 0, 1).unsqueeze(0)
         return grid[:, :, box.top : box.bottom, box.left : box.right]
 
+    def pullback(self, step: int, box: Box, cotangent: torch.Tensor) -> torch.Tensor:
+        """A cotangent on a rectangle carried back through pointwise ``step`` (see :data:`box_passes.Pullback`)."""
+        return cotangent * self.derivative_on(step, box)
+
 
 def _flat_channels_last(value: torch.Tensor, padding: int) -> torch.Tensor:
     padded = F.pad(value, (padding,) * 4) if padding else value
@@ -51,10 +55,10 @@ def _flat_channels_last(value: torch.Tensor, padding: int) -> torch.Tensor:
 
 def pointwise_with_derivative(step: Pointwise, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The step's output and its derivative by its input (closed form where known, else autograd)."""
-    if step.derivative is not None:
+    if step.backward is not None:
         with torch.no_grad():
             result = step.forward(value)
-            return result, step.derivative(value, result)
+            return result, step.backward.derivative(value, result)
     with torch.enable_grad():
         leaf = value.detach().requires_grad_()
         result = step.forward(leaf)

@@ -62,11 +62,29 @@ class Affine(Step):
     channel_scale: Callable[[], torch.Tensor] | None = None
 
 
+@dataclass(frozen=True)
+class PointwiseBackward:
+    """Autograd's own backward operation of a nonlinearity: the cotangent times its derivative.
+
+    ``vjp(cotangent, saved)`` where ``saved`` is the step's input
+    (``saves_input``) or its output, as autograd saves it. Calling autograd's
+    kernel itself keeps its conventions at kinks and costs one operation
+    instead of forming the derivative and multiplying.
+    """
+
+    vjp: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    saves_input: bool = False
+
+    def derivative(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """d output / d input, elementwise."""
+        saved = x if self.saves_input else y
+        return self.vjp(torch.ones_like(saved), saved)
+
+
 @dataclass(eq=False)
 class Pointwise(Step):
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None
-    # d output / d input from (input, output), with autograd's conventions at kinks; None: ask autograd.
-    derivative: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    backward: PointwiseBackward | None = None  # None: ask autograd for the derivative
 
 
 @dataclass(eq=False)
@@ -84,50 +102,41 @@ class Output(Step):
     pass
 
 
-def _relu_derivative(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return (y > 0).to(y.dtype)  # threshold_backward: zero at 0
+_aten = torch.ops.aten
+_RELU = PointwiseBackward(lambda g, y: _aten.threshold_backward(g, y, 0))
+_TANH = PointwiseBackward(_aten.tanh_backward)
+_SIGMOID = PointwiseBackward(_aten.sigmoid_backward)
+_IDENTITY = PointwiseBackward(lambda g, y: g)
 
 
-def _leaky_relu_derivative(slope: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    return lambda x, y: torch.where(x > 0, 1.0, slope).to(y.dtype)  # leaky_relu_backward: slope at 0
+def _leaky_relu(slope: float) -> PointwiseBackward:
+    return PointwiseBackward(functools.partial(lambda g, x, s: _aten.leaky_relu_backward(g, x, s, False), s=slope), saves_input=True)
 
 
-def _tanh_derivative(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return 1 - y * y  # tanh_backward
-
-
-def _sigmoid_derivative(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return (1 - y) * y  # sigmoid_backward
-
-
-def _identity_derivative(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return torch.ones_like(y)
-
-
-def _module_derivative(module: nn.Module):
-    if type(module) in (nn.ReLU,):
-        return _relu_derivative
+def _module_backward(module: nn.Module) -> PointwiseBackward | None:
+    if type(module) is nn.ReLU:
+        return _RELU
     if type(module) is nn.LeakyReLU:
-        return _leaky_relu_derivative(module.negative_slope)
+        return _leaky_relu(module.negative_slope)
     if type(module) is nn.Tanh:
-        return _tanh_derivative
+        return _TANH
     if type(module) is nn.Sigmoid:
-        return _sigmoid_derivative
+        return _SIGMOID
     if type(module) in (nn.Identity, nn.Dropout, nn.Dropout2d):
-        return _identity_derivative
+        return _IDENTITY
     return None
 
 
-def _function_derivative(target, extra: tuple, kwargs: dict):
+def _function_backward(target, extra: tuple, kwargs: dict) -> PointwiseBackward | None:
     if target in (torch.relu, F.relu) and not extra and not kwargs.get("inplace"):
-        return _relu_derivative
+        return _RELU
     if target is torch.tanh and not extra and not kwargs:
-        return _tanh_derivative
+        return _TANH
     if target is torch.sigmoid and not extra and not kwargs:
-        return _sigmoid_derivative
+        return _SIGMOID
     if target is F.leaky_relu and not kwargs.get("inplace") and not (len(extra) > 1):
         slope = extra[0] if extra else kwargs.get("negative_slope", 0.01)
-        return _leaky_relu_derivative(float(slope))
+        return _leaky_relu(float(slope))
     return None
 
 
@@ -303,11 +312,11 @@ def _module_step(module: nn.Module, source: int) -> Step:
     if isinstance(module, nn.BatchNorm2d):
         return _batch_norm_step(module, source)
     if _is_pointwise_module(module):
-        derivative = _module_derivative(module)
+        backward = _module_backward(module)
         if getattr(module, "inplace", False):
             # Never overwrite a value another step still reads.
-            return Pointwise(sources=(source,), forward=lambda x, m=module: m(x.clone()), derivative=derivative)
-        return Pointwise(sources=(source,), forward=module, derivative=derivative)
+            return Pointwise(sources=(source,), forward=lambda x, m=module: m(x.clone()), backward=backward)
+        return Pointwise(sources=(source,), forward=module, backward=backward)
     raise NotLocal(f"module {type(module).__name__} is not a local operation the saliency engine understands")
 
 
@@ -368,7 +377,7 @@ def trace(model: nn.Module) -> LocalGraph:
             add(node, Pointwise(
                 sources=(source_of(node.args[0]),),
                 forward=functools.partial(lambda x, name: getattr(x, name)(), name=node.target),
-                derivative=None if method is None else _function_derivative(method, (), {}),
+                backward=None if method is None else _function_backward(method, (), {}),
             ))
         elif node.op == "output":
             add(node, Output(sources=(source_of(node.args[0]),)))
@@ -391,7 +400,7 @@ def _function_step(node: torch.fx.Node, source_of) -> Step:
         if any(isinstance(a, torch.fx.Node) for a in (*extra, *kwargs.values())):
             raise NotLocal(f"{target.__name__} takes a second tensor")
         forward = functools.partial(lambda x, f, a, k: f(x, *a, **k), f=target, a=extra, k=dict(kwargs))
-        return Pointwise(sources=(source_of(args[0]),), forward=forward, derivative=_function_derivative(target, extra, dict(kwargs)))
+        return Pointwise(sources=(source_of(args[0]),), forward=forward, backward=_function_backward(target, extra, dict(kwargs)))
     if target in _SCALAR_AFFINE and len(args) == 2 and not kwargs:
         first, second = args
         first_node, second_node = isinstance(first, torch.fx.Node), isinstance(second, torch.fx.Node)

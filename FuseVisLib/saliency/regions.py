@@ -21,6 +21,10 @@ class Box(NamedTuple):
     bottom: int
     right: int
 
+    @property
+    def pixels(self) -> int:
+        return (self.bottom - self.top) * (self.right - self.left)
+
     def widened(self, reach: tuple[int, int]) -> "Box":
         return Box(self.top - reach[0], self.left - reach[1], self.bottom + reach[0], self.right + reach[1])
 
