@@ -112,9 +112,13 @@ class BoxPasses:
         with warnings.catch_warnings():
             # Shapes and layouts are constants of a border situation, as the tracer warns.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # torch.jit.trace is deprecated in favour of torch.compile (a C++ toolchain, seconds
+            # per shape) and torch.export (replays node by node from Python): neither replays
+            # a few hundred small operations as cheaply. Where tracing goes, the passes stay interpreted.
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace.* deprecated", category=DeprecationWarning)
             try:
                 prepared.replay = torch.jit.trace(both_passes, tuple(crops), check_trace=False)
-            except RuntimeError as error:  # e.g. a user's layer whose tensors the tracer cannot hold
+            except Exception as error:  # e.g. a user's layer whose tensors the tracer cannot hold
                 log.info("Jacobian passes stay interpreted: torch.jit.trace failed (%s)", str(error).splitlines()[0])
                 self._trace_failed = True
                 return False
