@@ -136,6 +136,7 @@ def _ms(seconds: list[float]) -> float:
 
 def bench_method(name: str, mri: np.ndarray, pet: np.ndarray, device, jacobian_count: int, reference_count: int, full_count: int) -> dict:
     """Every figure of one method from one run (see ``fusevis bench``)."""
+    speed = machine_speed()
     model, weights = benchmark_model(name, device)
     images = prepare_images(model, mri, pet)
     height, width = images.height, images.width
@@ -192,6 +193,7 @@ def bench_method(name: str, mri: np.ndarray, pet: np.ndarray, device, jacobian_c
     # The first interval also holds the shared forward pass; measured apart above.
     backward_seconds[0] = max(0.0, backward_seconds[0] - forward_seconds)
     lone_backward = statistics.median(backward_seconds)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the float64 network's own memory
     float64 = float64_errors(model, images, references[::4][:FLOAT64_PIXELS])  # a corner, an edge, a random pixel
     naive_estimate = forward_seconds + lone_backward * height * width
     probes = plan.probes
@@ -214,7 +216,8 @@ def bench_method(name: str, mri: np.ndarray, pet: np.ndarray, device, jacobian_c
         "max_abs_guidance": max(float(np.abs(g).max()) for g in guidance),
         "plan_s": round(plan_seconds, 3),
         "sampled_pixels": {"jacobian": len(pixels), "reference": len(references)},
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "machine_speed": speed,
     }
 
 

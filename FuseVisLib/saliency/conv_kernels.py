@@ -23,8 +23,14 @@ on the four networks at 256x256): oneDNN needs channels-last tensors *and*
 kernels (a kernel in any other layout is copied on every call) and then
 wins, but spends about 50 us setting up each call; ATen's native routine
 wins for a one-pixel rectangle (the layer next to the output pixel, 71 -> 8
-us) and is the only one for float64. The forward pass on rectangles, in
-contrast, keeps the network's own layout (see :meth:`ConvKernels.valid`).
+us) and is the only one for float64. The forward pass on rectangles keeps
+the network's own layout (channels-last changed the activations' rounding),
+and small convolutions with kernels wider than 3x3 go to ATen's im2col
+routine instead of oneDNN (see :func:`_im2col_is_faster`). Either routine
+rounds a little differently from the whole-image pass: the Jacobians move
+by a few 1e-7, and measured against the same network in float64 they stay
+nearer than autograd's own float32 ones (``fusevis bench``,
+``max_abs_error_float64``).
 """
 from __future__ import annotations
 
@@ -68,21 +74,23 @@ class ConvKernels:
         """Convolution ``step`` without padding: ``value`` already holds the border's zeros."""
         weight, bias, groups = self.forward_weights[step], self.biases[step], self.groups[step]
         value = value.contiguous()
-        if groups == 1 and value.device.type == "cpu" and _small_output(value, weight):
+        if groups == 1 and value.device.type == "cpu" and _im2col_is_faster(value, weight):
             return torch.ops.aten._slow_conv2d_forward(value, weight, weight.shape[2:], bias, (1, 1), (0, 0))
         return F.conv2d(value, weight, bias, groups=groups)
 
 
-def _small_output(value: torch.Tensor, weight: torch.Tensor) -> bool:
+def _im2col_is_faster(value: torch.Tensor, weight: torch.Tensor) -> bool:
     # For kernels wider than 3x3 ATen hands every convolution to oneDNN, whose
-    # set-up (50-70 us) dwarfs a small rectangle's work; ATen's own
-    # im2col routine takes 13-20 us for a 1->16 channel 7x7 or 9x9 kernel on a
-    # 5x5 output (measured at one thread). Above 15x15 outputs oneDNN wins.
+    # set-up (50-70 us) dwarfs a small rectangle's work: ATen's own im2col
+    # routine takes 22 us for DeepFuse's 1 -> 16 channel 5x5 kernel on a 21x21
+    # output (oneDNN 74 us) and 49 us for 32 -> 16 channels on 5x5 (86 us);
+    # from about 4 M multiply-adds on (64 -> 32 channels, 5x5, 9x9 output:
+    # 208 against 187 us) oneDNN is faster. Measured on one thread.
     rows, cols = value.shape[-2] - weight.shape[-2] + 1, value.shape[-1] - weight.shape[-1] + 1
-    return weight.shape[-1] * weight.shape[-2] > 9 and rows * cols <= SMALL_OUTPUT_PIXELS
+    return weight.shape[-1] * weight.shape[-2] > 9 and rows * cols * weight.numel() <= IM2COL_MULTIPLY_ADDS
 
 
-SMALL_OUTPUT_PIXELS = 15 * 15
+IM2COL_MULTIPLY_ADDS = 3_000_000
 
 
 def prepare_conv_kernels(graph: LocalGraph) -> ConvKernels:
