@@ -171,21 +171,24 @@ class ConvChainWithElu(torch.nn.Module):
         return self.second(torch.nn.functional.elu(self.first(torch.cat((mri, pet), dim=1))))
 
 
+def _jacobians_equal_per_pixel(model, mri, pet, pixels) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Asserts ours (cone path) equal autograd's per pixel; returns autograd's Jacobian images."""
+    exact_images = list(per_pixel_gradients(model, prepare_images(model, mri, pet), pixels))
+    for (row, col), exact in zip(pixels, exact_images):
+        ours = jacobian_images(model, mri, pet, row, col)
+        assert ours.path == "cone"
+        for modality in range(2):
+            np.testing.assert_allclose(ours[modality], exact[modality].numpy(), rtol=0, atol=1e-6)
+    return exact_images
+
+
 def test_a_network_the_tracer_cannot_replay_stays_exact(rng):
     from FuseVisLib.saliency.model_mode import evaluation_mode
     from FuseVisLib.saliency.plan import plan_for
 
     torch.manual_seed(5)
     model = ConvChainWithElu().eval()
-    mri = rng.random((HEIGHT, WIDTH), dtype=np.float32)
-    pet = rng.random((HEIGHT, WIDTH), dtype=np.float32)
-    images = prepare_images(model, mri, pet)
-    pixels = [(10, 10)] * 3 + [(0, 0)]
-    for (row, col), exact in zip(pixels, per_pixel_gradients(model, images, pixels)):
-        ours = jacobian_images(model, mri, pet, row, col)
-        assert ours.path == "cone"
-        for modality in range(2):
-            np.testing.assert_allclose(ours[modality], exact[modality].numpy(), rtol=0, atol=1e-6)
+    _jacobians_equal_per_pixel(model, rng.random((HEIGHT, WIDTH), dtype=np.float32), rng.random((HEIGHT, WIDTH), dtype=np.float32), [(10, 10)] * 3 + [(0, 0)])
     with evaluation_mode(model):
         assert not plan_for(model).box_passes().traceable
 
@@ -223,12 +226,9 @@ def test_convolutions_without_nonlinearities_between_them_are_exact_at_the_borde
     pet = rng.random((HEIGHT, WIDTH), dtype=np.float32)
     guidance = guidance_images(model, mri, pet)
     assert guidance.path == "cone" and guidance.radius == 5  # traced: (1+2+1) rows, (1+2+2) columns
-    images = prepare_images(model, mri, pet)
     pixels = _pixels(HEIGHT, WIDTH, rng)
-    for (row, col), exact in zip(pixels, per_pixel_gradients(model, images, pixels)):
-        ours = jacobian_images(model, mri, pet, row, col)
+    for (row, col), exact in zip(pixels, _jacobians_equal_per_pixel(model, mri, pet, pixels)):
         for modality in range(2):
-            np.testing.assert_allclose(ours[modality], exact[modality].numpy(), rtol=0, atol=1e-6)
             assert abs(guidance[modality][row, col] - float(exact[modality][row, col])) <= 1e-6
 
 
