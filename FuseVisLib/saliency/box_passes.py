@@ -1,8 +1,8 @@
 """The Jacobian images of one output pixel, computed only on the rectangles that pixel depends on.
 
 Forward: each step of the traced network runs on its rectangle from
-:func:`regions.relative_boxes` (shrinking towards the output), keeping the
-derivative of every pointwise step there. Backward: the cotangent of the
+:func:`regions.relative_boxes` (shrinking towards the output), keeping what
+each pointwise step's pullback reads there. Backward: the cotangent of the
 output pixel flows back over the same rectangles; a convolution's
 transposed kernel widens it by the kernel radius, and whatever falls outside
 the image is cut off, which is exactly the network's zero padding having no
@@ -11,8 +11,10 @@ gradient. The cotangents reaching the inputs are the Jacobian images.
 The rectangles depend on the pixel only through its distances to the border
 (:func:`regions.border_key`), so both passes are prepared once per such key
 as lists of instructions with every crop and padding worked out
-(:class:`BoxPasses`); a pixel then runs little more than the tensor
-operations themselves.
+(:class:`BoxPasses`); from the second pixel of a key on, a trace of those
+instructions replays the tensor operations without the Python between them
+(:class:`_Replay`). A session with a whole-image forward pass runs the
+reverse pass alone, the same way.
 """
 from __future__ import annotations
 
@@ -35,13 +37,22 @@ log = logging.getLogger(__name__)
 # Instruction codes.
 _SOURCE, _CONV, _POINTWISE, _OTHER, _SCALE, _PASS, _COMBINE, _CONCAT = range(8)
 
-# (pointwise step, its rectangle, cotangent of its output there) -> cotangent of its input
-Pullback = Callable[[int, Box, torch.Tensor], torch.Tensor]
+DerivativeOn = Callable[[int, Box], torch.Tensor]  # (pointwise step, its rectangle) -> [1,C,h,w] derivative there
 # Border situations kept as traces; each holds a graph of a few hundred nodes. Pixels
 # within the receptive radius of the border have situations of their own.
 MAX_TRACED = 64
 Cut = tuple[int, int, int, int] | None  # rows and columns to keep of a source's rectangle; None: all of it
 Target = tuple[int, tuple[int, int, int, int] | None]  # (source step, zero padding into its rectangle or None)
+
+
+class _Replay:
+    """One pass of one border situation: interpreted op by op for its first pixel, traced
+    (``torch.jit.trace``) for its second, replayed for every later one, which skips the
+    Python between the operations. Replays equal the interpreted pass to the bit."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.trace: torch.jit.ScriptFunction | None = None
 
 
 class _Prepared:
@@ -54,8 +65,8 @@ class _Prepared:
         self.sources = sources  # (step, input index) of every input the output pixel depends on
         self.wide = False  # enough work for the caller's threads
         self.reverse: list[tuple] | None = None  # prepared on the first reverse pass, once channel counts are known
-        self.interpreted = False  # both passes have run op by op once
-        self.replay = None  # the traced passes, from the second pixel on
+        self.both_passes = _Replay()  # forward and reverse pass (a standalone Jacobian)
+        self.reverse_pass = _Replay()  # the reverse pass alone (a session's Jacobian)
 
 
 class BoxPasses:
@@ -68,14 +79,13 @@ class BoxPasses:
         self._channels: list[int] | None = None
         self._traced: set[int] = set()
         self._trace_failed = False
+        self._closed_form = all(step.backward is not None for step in graph.steps if isinstance(step, Pointwise))
 
     def jacobian(self, row: int, col: int, mri: torch.Tensor, pet: torch.Tensor) -> dict[int, tuple[torch.Tensor, Box]]:
         """Both passes for output pixel (row, col) of [1,1,H,W] images: the cotangents at the inputs,
         ``{input index: ([1,1,h,w], rectangle)}`` (the Jacobian images, cropped).
 
-        The first pixel of a border situation is interpreted op by op; the
-        second is traced (``torch.jit.trace``) and every later one replays
-        the trace, which skips Python between the operations. A large
+        Interpreted op by op, or replayed (see :class:`_Replay`). A large
         Jacobian runs on the caller's threads (see :mod:`threads`).
         """
         height, width = mri.shape[-2:]
@@ -86,28 +96,49 @@ class BoxPasses:
             box = prepared.boxes[step].shifted(row, col)
             crops.append(images[source][..., box.top : box.bottom, box.left : box.right])
         threads = caller_threads() if prepared.wide else contextlib.nullcontext()
-        # Replayed as recorded: the graph executor's optimisations (e.g. decomposing
-        # BatchNorm) would change the rounding against the interpreted passes.
-        with torch.no_grad(), threads, torch.jit.optimized_execution(False):
-            if prepared.replay is not None:
-                cotangents = prepared.replay(*crops)
-            elif prepared.interpreted and self.traceable and len(self._traced) < MAX_TRACED and self._trace(prepared, crops):
-                cotangents = prepared.replay(*crops)
-            else:
-                prepared.interpreted = True
-                cotangents = self._both_passes(prepared, *crops)
+        with threads:
+            cotangents = self._run(prepared.both_passes, lambda *crops: self._both_passes(prepared, *crops), crops, self.traceable)
         return {source: (cotangent, prepared.boxes[step].shifted(row, col)) for (step, source), cotangent in zip(prepared.sources, cotangents)}
 
-    @property
-    def traceable(self) -> bool:
-        """Whether both passes are plain tensor operations (autograd inside a trace is not replayable)."""
-        return not self._trace_failed and all(step.backward is not None for step in self.graph.steps if isinstance(step, Pointwise))
+    def backward(
+        self, row: int, col: int, height: int, width: int, derivative_on: DerivativeOn, channels: list[int], like: torch.Tensor
+    ) -> dict[int, tuple[torch.Tensor, Box]]:
+        """The reverse pass alone, for a network linearised elsewhere (a whole-image forward pass):
+        cotangents of output pixel (row, col) at the inputs, as :meth:`jacobian`.
 
-    def _trace(self, prepared: _Prepared, crops: list[torch.Tensor]) -> bool:
-        """Trace both passes for ``prepared``'s border situation; False (and no more tracing) if the tracer refuses."""
+        ``derivative_on`` gives a pointwise step's derivative on its rectangle,
+        ``channels`` every step's channel count, ``like`` dtype and device.
+        """
+        self._channels = self._channels or channels
+        prepared = self._prepare(border_key(self.graph, row, col, height, width))
+        boxes = prepared.boxes
+        pointwise = [index for index, step in enumerate(self.graph.steps) if isinstance(step, Pointwise) and boxes[index] is not None]
+        derivatives = [derivative_on(index, boxes[index].shifted(row, col)) for index in pointwise]
 
-        def both_passes(*crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            return self._both_passes(prepared, *crops)
+        def reverse_pass(*derivatives: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            by_step = dict(zip(pointwise, derivatives))
+            reached = self._reverse(prepared, lambda step, cotangent: cotangent * by_step[step], like)
+            return tuple(reached[source] for _, source in prepared.sources)
+
+        cotangents = self._run(prepared.reverse_pass, reverse_pass, derivatives, not self._trace_failed)
+        return {source: (cotangent, boxes[step].shifted(row, col)) for (step, source), cotangent in zip(prepared.sources, cotangents)}
+
+    def _run(self, replay: _Replay, passes: Callable[..., tuple[torch.Tensor, ...]], inputs: list[torch.Tensor], traceable: bool) -> tuple[torch.Tensor, ...]:
+        # Replayed as recorded: the graph executor's optimisations (e.g. decomposing
+        # BatchNorm) would change the rounding against the interpreted passes.
+        with torch.no_grad(), torch.jit.optimized_execution(False):
+            if replay.trace is None and replay.seen and traceable and len(self._traced) < MAX_TRACED:
+                self._trace(replay, passes, inputs)
+            if replay.trace is not None:
+                return replay.trace(*inputs)
+            replay.seen = True
+            return passes(*inputs)
+
+    def _trace(self, replay: _Replay, passes: Callable[..., tuple[torch.Tensor, ...]], inputs: list[torch.Tensor]) -> None:
+        """Trace ``passes`` into ``replay``; on failure, no more tracing for this network."""
+
+        def traced_passes(*inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:  # the tracer wants a named function
+            return passes(*inputs)
 
         with warnings.catch_warnings():
             # Shapes and layouts are constants of a border situation, as the tracer warns.
@@ -117,13 +148,18 @@ class BoxPasses:
             # a few hundred small operations as cheaply. Where tracing goes, the passes stay interpreted.
             warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace.* deprecated", category=DeprecationWarning)
             try:
-                prepared.replay = torch.jit.trace(both_passes, tuple(crops), check_trace=False)
+                replay.trace = torch.jit.trace(traced_passes, tuple(inputs), check_trace=False)
             except Exception as error:  # e.g. a user's layer whose tensors the tracer cannot hold
                 log.info("Jacobian passes stay interpreted: torch.jit.trace failed (%s)", str(error).splitlines()[0])
                 self._trace_failed = True
-                return False
-        self._traced.add(id(prepared))
-        return True
+                return
+        self._traced.add(id(replay))
+
+    @property
+    def traceable(self) -> bool:
+        """Whether both passes can be traced: the tracer has not failed, and every pointwise step has
+        a closed-form pullback (autograd inside a trace is not replayable)."""
+        return not self._trace_failed and self._closed_form
 
     def _both_passes(self, prepared: _Prepared, *crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
         values, saved = self._forward(prepared, crops)
@@ -168,21 +204,6 @@ class BoxPasses:
         if self._channels is None:
             self._channels = [0 if value is None else value.shape[1] for value in values]
         return values, saved
-
-    def backward(
-        self, row: int, col: int, height: int, width: int, pullback: Pullback, channels: list[int], like: torch.Tensor
-    ) -> dict[int, tuple[torch.Tensor, Box]]:
-        """The reverse pass alone, for a network linearised elsewhere (a whole-image forward pass):
-        cotangents of output pixel (row, col) at the inputs, as :meth:`jacobian`.
-
-        ``pullback`` carries a cotangent back through a pointwise step on its
-        rectangle, ``channels`` gives every step's channel count, ``like`` dtype and device.
-        """
-        self._channels = self._channels or channels
-        prepared = self._prepare(border_key(self.graph, row, col, height, width))
-        boxes = prepared.boxes
-        reached = self._reverse(prepared, lambda step, cotangent: pullback(step, boxes[step].shifted(row, col), cotangent), like)
-        return {source: (reached[source], boxes[step].shifted(row, col)) for step, source in prepared.sources}
 
     def _reverse(self, prepared: _Prepared, pullback: Callable[[int, torch.Tensor], torch.Tensor], like: torch.Tensor) -> dict[int, torch.Tensor]:
         """The cotangent of the output pixel carried back to each input: ``{input index: [1,1,h,w]}``."""

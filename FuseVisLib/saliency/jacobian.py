@@ -66,7 +66,7 @@ def cone_jacobian(
         cotangents = passes.jacobian(row, col, images.mri, images.pet)
     else:
         cotangents = passes.backward(
-            row, col, images.height, images.width, linearisation.pullback, linearisation.channels, images.mri
+            row, col, images.height, images.width, linearisation.derivative_on, linearisation.channels, images.mri
         )
     return _placed(cotangents.get(0), images.mri), _placed(cotangents.get(1), images.mri)
 

@@ -43,10 +43,6 @@ class Linearisation:
             grid = self._grids[step] = padded[p : p + self.height, p : p + self.width].permute(2, 0, 1).unsqueeze(0)
         return grid[:, :, box.top : box.bottom, box.left : box.right]
 
-    def pullback(self, step: int, box: Box, cotangent: torch.Tensor) -> torch.Tensor:
-        """A cotangent on a rectangle carried back through pointwise ``step`` (see :data:`box_passes.Pullback`)."""
-        return cotangent * self.derivative_on(step, box)
-
 
 def _flat_channels_last(value: torch.Tensor, padding: int) -> torch.Tensor:
     padded = F.pad(value, (padding,) * 4) if padding else value
