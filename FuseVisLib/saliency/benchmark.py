@@ -83,21 +83,29 @@ def benchmark_model(name: str, device: str | None) -> tuple[nn.Module, str]:
 
 
 def machine_speed() -> dict:
-    """A fixed convolution on one thread (48 -> 48 channels, 3x3, 31x31 outputs; median of 50), to tell a
-    slow or shared machine from a slow method: on a shared virtual machine this varied by 35 % within the hour."""
-    from .threads import jacobian_threads
+    """A fixed convolution (48 -> 48 channels, 3x3, 31x31 outputs; median of 50) on one thread and on
+    the process's threads, to tell a slow or shared machine from a slow method: on a shared virtual
+    machine the same code ran up to twice as fast in one half hour as in the next."""
+    from .threads import caller_threads, jacobian_threads
 
     generator = torch.Generator().manual_seed(0)
     image, kernel = torch.randn(1, 48, 33, 33, generator=generator), torch.randn(48, 48, 3, 3, generator=generator)
-    seconds = []
-    with jacobian_threads(), torch.no_grad():
+    multiply_adds = 31 * 31 * kernel.numel()
+
+    def gflops() -> float:
+        seconds = []
         for _ in range(55):
             started = time.perf_counter()
             torch.nn.functional.conv2d(image, kernel)
             seconds.append(time.perf_counter() - started)
-    median = statistics.median(seconds[5:])
-    multiply_adds = 31 * 31 * kernel.numel()
-    return {"convolution_us": round(median * 1e6, 1), "gflops": round(2 * multiply_adds / median / 1e9, 1)}
+        return round(2 * multiply_adds / statistics.median(seconds[5:]) / 1e9, 1)
+
+    threads = torch.get_num_threads()
+    with jacobian_threads(), torch.no_grad():
+        one = gflops()
+        with caller_threads():
+            all_threads = gflops()
+    return {"gflops": one, f"gflops_{threads}_threads": all_threads}
 
 
 def reference_pixels(height: int, width: int, count: int, seed: int = 0) -> list[tuple[int, int]]:
