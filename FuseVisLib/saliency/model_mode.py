@@ -10,10 +10,23 @@ from torch import nn
 from ..errors import FuseVisError
 
 
+def all_modules(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` and its submodules, each once, in ``model.modules()`` order, without the dotted
+    names ``modules()`` builds on the way (a Jacobian walks the model three times)."""
+    stack, seen = [model], set()
+    while stack:
+        module = stack.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        yield module
+        stack.extend(child for child in reversed(module._modules.values()) if child is not None)
+
+
 def model_tensors(model: nn.Module) -> Iterator[torch.Tensor]:
     """Every parameter and buffer once, read from each module directly (much cheaper than ``model.parameters()``)."""
     seen: set[int] = set()
-    for module in model.modules():
+    for module in all_modules(model):
         for tensor in (*module._parameters.values(), *module._buffers.values()):
             if tensor is not None and id(tensor) not in seen:
                 seen.add(id(tensor))
@@ -23,7 +36,7 @@ def model_tensors(model: nn.Module) -> Iterator[torch.Tensor]:
 @contextlib.contextmanager
 def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Eval mode (BatchNorm is a fixed affine map) and frozen parameters for the duration; restored afterwards."""
-    modules = list(model.modules())
+    modules = list(all_modules(model))
     training = [module for module in modules if module.training]
     frozen = [p for module in modules for p in module._parameters.values() if p is not None and p.requires_grad]
     for module in training:
