@@ -58,11 +58,13 @@ class _Replay:
 class _Prepared:
     """The two passes of one border key, with rectangles relative to the output pixel."""
 
-    def __init__(self, boxes: list[Box | None], image: Box, forward: list[tuple], sources: list[tuple[int, int]]) -> None:
+    def __init__(self, graph: LocalGraph, boxes: list[Box | None], image: Box, forward: list[tuple]) -> None:
         self.boxes = boxes
         self.image = image  # where the image lies relative to the output pixel
         self.forward = forward
-        self.sources = sources  # (step, input index) of every input the output pixel depends on
+        used = [(index, step) for index, step in enumerate(graph.steps) if boxes[index] is not None]
+        self.sources = [(index, step.index) for index, step in used if isinstance(step, Source)]  # (step, input) the pixel depends on
+        self.pointwise = [index for index, step in used if isinstance(step, Pointwise)]  # whose derivatives a reverse pass reads
         self.wide = False  # enough work for the caller's threads
         self.reverse: list[tuple] | None = None  # prepared on the first reverse pass, once channel counts are known
         self.both_passes = _Replay()  # forward and reverse pass (a standalone Jacobian)
@@ -77,7 +79,7 @@ class BoxPasses:
         self.kernels = kernels
         self._prepared: dict[BorderKey, _Prepared] = {}
         self._channels: list[int] | None = None
-        self._traced: set[int] = set()
+        self._traces = 0
         self._trace_failed = False
         self._closed_form = all(step.backward is not None for step in graph.steps if isinstance(step, Pointwise))
 
@@ -111,8 +113,7 @@ class BoxPasses:
         """
         self._channels = self._channels or channels
         prepared = self._prepare(border_key(self.graph, row, col, height, width))
-        boxes = prepared.boxes
-        pointwise = [index for index, step in enumerate(self.graph.steps) if isinstance(step, Pointwise) and boxes[index] is not None]
+        boxes, pointwise = prepared.boxes, prepared.pointwise
         derivatives = [derivative_on(index, boxes[index].shifted(row, col)) for index in pointwise]
 
         def reverse_pass(*derivatives: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -127,7 +128,7 @@ class BoxPasses:
         # Replayed as recorded: the graph executor's optimisations (e.g. decomposing
         # BatchNorm) would change the rounding against the interpreted passes.
         with torch.no_grad(), torch.jit.optimized_execution(False):
-            if replay.trace is None and replay.seen and traceable and len(self._traced) < MAX_TRACED:
+            if replay.trace is None and replay.seen and traceable and self._traces < MAX_TRACED:
                 self._trace(replay, passes, inputs)
             if replay.trace is not None:
                 return replay.trace(*inputs)
@@ -153,7 +154,7 @@ class BoxPasses:
                 log.info("Jacobian passes stay interpreted: torch.jit.trace failed (%s)", str(error).splitlines()[0])
                 self._trace_failed = True
                 return
-        self._traced.add(id(replay))
+        self._traces += 1
 
     @property
     def traceable(self) -> bool:
@@ -249,8 +250,7 @@ class BoxPasses:
             boxes = relative_boxes(self.graph, key)
             up, down, left, right = key
             image = Box(-up, -left, down + 1, right + 1)
-            sources = [(index, step.index) for index, step in enumerate(self.graph.steps) if isinstance(step, Source) and boxes[index] is not None]
-            prepared = _Prepared(boxes, image, self._forward_instructions(boxes, image), sources)
+            prepared = _Prepared(self.graph, boxes, image, self._forward_instructions(boxes, image))
             multiply_adds = sum(
                 box.pixels * step.module.weight.numel()
                 for step, box in zip(self.graph.steps, boxes)
