@@ -23,10 +23,12 @@ on the four networks at 256x256): oneDNN needs channels-last tensors *and*
 kernels (a kernel in any other layout is copied on every call) and then
 wins, but spends about 50 us setting up each call; ATen's native routine
 wins for a one-pixel rectangle (the layer next to the output pixel, 71 -> 8
-us) and is the only one for float64. The forward pass on rectangles keeps
-the network's own layout (channels-last changed the activations' rounding),
-and small convolutions with kernels wider than 3x3 go to ATen's im2col
-routine instead of oneDNN (see :func:`_im2col_is_faster`). Either routine
+us) and is the only one for float64. The forward pass on rectangles runs
+channels-last too (5-15% faster over a whole Jacobian, measured interleaved
+on the four networks), and its activations stay so, which is the layout the
+reverse pass reads them in; small convolutions with kernels wider than 3x3
+go to ATen's im2col routine instead of oneDNN (see
+:func:`_im2col_is_faster`). Either routine
 rounds a little differently from the whole-image pass: the Jacobians move
 by a few 1e-7, and measured against the same network in float64 they stay
 nearer than autograd's own float32 ones (``fusevis bench``,
@@ -46,7 +48,8 @@ from .local_graph import Affine, Conv, LocalGraph
 class ConvKernels:
     kernels: dict[int, torch.Tensor]  # convolution step -> flipped, transposed kernel (BatchNorm folded in), windows
     weights: dict[int, torch.Tensor]  # convolution step -> its own kernel (BatchNorm folded in), rectangles
-    forward_weights: dict[int, torch.Tensor]  # convolution step -> its own kernel, for the forward pass
+    forward_weights: dict[int, torch.Tensor]  # convolution step -> its own kernel, for the forward pass (im2col)
+    channels_last_weights: dict[int, torch.Tensor]  # the same kernels channels-last, for the forward pass (oneDNN)
     biases: dict[int, torch.Tensor | None]  # convolution step -> its bias
     groups: dict[int, int]  # convolution step -> its groups
     folded_affines: set[int]  # affine steps folded into the convolution before them: cotangents pass through
@@ -73,10 +76,9 @@ class ConvKernels:
     def valid(self, step: int, value: torch.Tensor) -> torch.Tensor:
         """Convolution ``step`` without padding: ``value`` already holds the border's zeros."""
         weight, bias, groups = self.forward_weights[step], self.biases[step], self.groups[step]
-        value = value.contiguous()
         if groups == 1 and value.device.type == "cpu" and _im2col_is_faster(value, weight):
-            return torch.ops.aten._slow_conv2d_forward(value, weight, weight.shape[2:], bias, (1, 1), (0, 0))
-        return F.conv2d(value, weight, bias, groups=groups)
+            return torch.ops.aten._slow_conv2d_forward(value.contiguous(), weight, weight.shape[2:], bias, (1, 1), (0, 0))
+        return F.conv2d(value.contiguous(memory_format=torch.channels_last), self.channels_last_weights[step], bias, groups=groups)
 
 
 def _im2col_is_faster(value: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -119,7 +121,8 @@ def prepare_conv_kernels(graph: LocalGraph) -> ConvKernels:
             weight = weight.double()
         kernels[index] = _transposed_kernel(weight, groups[index])
         weights[index] = weight.contiguous() if index in precise else weight.contiguous(memory_format=torch.channels_last)
-    return ConvKernels(kernels, weights, forward_weights, biases, groups, folded, precise)
+    channels_last = {index: weight.contiguous(memory_format=torch.channels_last) for index, weight in forward_weights.items()}
+    return ConvKernels(kernels, weights, forward_weights, channels_last, biases, groups, folded, precise)
 
 
 def _transposed_kernel(weight: torch.Tensor, groups: int) -> torch.Tensor:
