@@ -103,10 +103,15 @@ def test_tensor_inputs_give_the_same_images_as_arrays(rng):
 
 
 def test_jacobians_run_on_one_thread_and_restore_the_thread_count(rng):
+    from FuseVisLib.saliency.model_mode import evaluation_mode
+    from FuseVisLib.saliency.plan import plan_for
+
     model = _network("FunFuseAn")
     mri = rng.random((HEIGHT, WIDTH), dtype=np.float32)
     pet = rng.random((HEIGHT, WIDTH), dtype=np.float32)
     session = SaliencySession(model, mri, pet)
+    with evaluation_mode(model):
+        plan_for(model).box_passes()._prepared.clear()  # interpreted again: the pointwise steps call their modules
     seen = []
     # The pointwise steps call the network's own activation modules, so a hook sees the threads in use.
     hook = model.mri_lf[2].register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
@@ -159,6 +164,25 @@ def test_replayed_jacobians_equal_interpreted_ones_to_the_bit(name, rng):
                 again = jacobian(pixel)
                 for modality in range(2):
                     np.testing.assert_array_equal(again[modality], first[modality])
+
+
+def test_border_pixels_share_one_masked_trace_and_stay_exact(rng):
+    """Standalone Jacobians at different distances to the border run the interior's rectangles masked to the image."""
+    from FuseVisLib.saliency.box_passes import MASKED
+    from FuseVisLib.saliency.model_mode import evaluation_mode
+    from FuseVisLib.saliency.plan import plan_for
+
+    model, _ = benchmark_model("DeepFuse", "cpu")  # fresh: no traces yet
+    with evaluation_mode(model):
+        passes = plan_for(model).box_passes()
+    passes._prepared.clear()
+    traces_before = passes._traces
+    mri = rng.random((40, 44), dtype=np.float32)
+    pet = rng.random((40, 44), dtype=np.float32)
+    pixels = [(0, 0), (1, 43), (39, 2), (5, 20), (20, 40), (12, 3), (39, 43)]  # seven distances to the border
+    _jacobians_equal_per_pixel(model, mri, pet, pixels)
+    assert set(passes._prepared) == {MASKED}
+    assert passes._traces == traces_before + 1  # traced at the second border pixel, replayed from the third on
 
 
 class ConvChainWithElu(torch.nn.Module):
