@@ -1,6 +1,7 @@
 """The fast saliency paths equal the per-pixel autograd method (the paper's) for all five methods."""
 from __future__ import annotations
 
+import copy
 import functools
 
 import numpy as np
@@ -262,9 +263,18 @@ def test_model_is_left_as_it_was(rng):
     from FuseVisLib.networks import MaskNet
 
     model = MaskNet().train()
+    for module in model.modules():  # running statistics unlike a batch's: training mode would show
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    in_eval_mode = copy.deepcopy(model).eval()
     mri = rng.random((16, 16), dtype=np.float32)
     pet = rng.random((16, 16), dtype=np.float32)
-    jacobian_images(model, mri, pet, 8, 8)
+    expected = jacobian_images(in_eval_mode, mri, pet, 8, 8)
+    for _ in range(4):  # interpreted, traced, then replayed without entering eval mode
+        jacobians = jacobian_images(model, mri, pet, 8, 8)
+        for modality in range(2):
+            np.testing.assert_array_equal(jacobians[modality], expected[modality])
     assert model.training
     assert all(p.requires_grad for p in model.parameters())
     assert all(p.grad is None for p in model.parameters())

@@ -102,10 +102,8 @@ class BoxPasses:
         Jacobian runs on the caller's threads (see :mod:`threads`).
         """
         height, width = mri.shape[-2:]
-        key = border_key(self.graph, row, col, height, width)
-        reach_y, reach_x = self.graph.reach_to_inputs
-        masked = self.traceable and key != (reach_y, reach_y, reach_x, reach_x)
-        prepared = self._prepare(MASKED if masked else key)
+        key, masked = self._standalone_key(row, col, height, width)
+        prepared = self._prepare(key)
         images = (mri, pet)
         inputs, boxes = [], []
         for step, source in prepared.sources:
@@ -127,6 +125,20 @@ class BoxPasses:
                 cotangent = cotangent[..., inside.top - box.top : inside.bottom - box.top, inside.left - box.left : inside.right - box.left]
             results[source] = (cotangent, inside)
         return results
+
+    def replayed(self, row: int, col: int, height: int, width: int) -> bool:
+        """Whether :meth:`jacobian` of this pixel replays a trace: then it calls none of the model's modules, and
+        needs neither eval mode nor frozen parameters (tracing does: it refuses constants that require grad)."""
+        key, _ = self._standalone_key(row, col, height, width)
+        prepared = self._prepared.get(key)
+        return prepared is not None and prepared.both_passes.trace is not None
+
+    def _standalone_key(self, row: int, col: int, height: int, width: int) -> tuple[BorderKey, bool]:
+        """The prepared passes a standalone Jacobian of this pixel runs, and whether they are the masked ones."""
+        key = border_key(self.graph, row, col, height, width)
+        reach_y, reach_x = self.graph.reach_to_inputs
+        masked = self.traceable and key != (reach_y, reach_y, reach_x, reach_x)
+        return (MASKED if masked else key), masked
 
     def _image_masks(self, row: int, col: int, height: int, width: int, device: torch.device) -> list[torch.Tensor]:
         """Which rows and which columns of the interior's widest rectangle around (row, col) lie in the image:

@@ -38,9 +38,11 @@ def jacobian_images(model: nn.Module, mri, pet, row: int, col: int, *, radius=AU
     with jacobian_threads():
         images = prepare_images(model, mri, pet)
         row, col = check_pixel(row, col, images.height, images.width)
-        with evaluation_mode(model):
-            plan = plan_for(model, radius)
-            if plan.jacobian_path != WHOLE_IMAGE:
+        plan = plan_for(model, radius)
+        if plan.jacobian_path == CONE and plan.box_passes().replayed(row, col, images.height, images.width):
+            jacobians = cone_jacobian(plan, images, row, col)  # no eval mode to enter and leave (see plan_for)
+        elif plan.jacobian_path != WHOLE_IMAGE:
+            with evaluation_mode(model):
                 jacobians = fast_jacobian(model, plan, images, row, col)
     if plan.jacobian_path == WHOLE_IMAGE:  # a whole-image backward pass is big enough for every thread
         with evaluation_mode(model):

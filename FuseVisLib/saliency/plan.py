@@ -27,7 +27,7 @@ from .conv_kernels import ConvKernels, prepare_conv_kernels
 from .box_passes import BoxPasses
 from .inputs import model_device_and_dtype
 from .local_graph import LocalGraph, NotLocal, trace
-from .model_mode import model_tensors
+from .model_mode import evaluation_mode, model_tensors
 from .radius_probe import ProbeResult, probe_radius
 from .receptive_radius import AUTO, DeclaredRadius, declared_radius
 
@@ -75,17 +75,20 @@ _PLANS: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary
 
 def _fingerprint(model: nn.Module) -> tuple:
     # data_ptr changes when a tensor moves (model.to(device)); _version when it is modified in place.
-    return tuple((id(t), t._version, t.data_ptr()) for t in model_tensors(model))
+    return tuple([(id(t), t._version, t.data_ptr()) for t in model_tensors(model)])  # a list builds faster than a generator
 
 
 def plan_for(model: nn.Module, radius=AUTO) -> SaliencyPlan:
-    """The cached plan for ``model`` (call in eval mode, see :func:`model_mode.evaluation_mode`)."""
+    """The cached plan for ``model``, made anew in eval mode (:func:`model_mode.evaluation_mode`) when
+    its parameters, buffers or the radius changed. Run the plan's paths in eval mode too, except a
+    replayed Jacobian (:meth:`BoxPasses.replayed`), which touches none of the model's modules."""
     declared = declared_radius(model, radius)
     key = (repr(declared), _fingerprint(model))
     plans = _PLANS.setdefault(model, {})
     if key not in plans:
         plans.clear()  # plans for older weights or radii are stale
-        plans[key] = _make_plan(model, declared)
+        with evaluation_mode(model):
+            plans[key] = _make_plan(model, declared)
     return plans[key]
 
 
