@@ -247,6 +247,8 @@ class BoxPasses:
                 values[index] = valid(index, value)
             elif code == _SCALE:
                 values[index] = instruction[2](_cut(values[instruction[3]], instruction[4]))
+            elif code == _PASS:
+                values[index] = _cut(values[instruction[2]], instruction[3])
             elif code == _POINTWISE:
                 step, value = instruction[2], _cut(values[instruction[3]], instruction[4])
                 if step.backward is None:
@@ -343,6 +345,9 @@ class BoxPasses:
             elif isinstance(step, Pointwise):
                 source = step.sources[0]
                 instructions.append((_POINTWISE, index, step, source, _cut_of(boxes[source], box)))
+            elif isinstance(step, Affine) and index in self.kernels.folded_affines:  # into the convolution before it
+                source = step.sources[0]
+                instructions.append((_PASS, index, source, _cut_of(boxes[source], box)))
             elif isinstance(step, Affine):
                 source = step.sources[0]
                 instructions.append((_SCALE, index, step.forward, source, _cut_of(boxes[source], box)))

@@ -1,8 +1,11 @@
 """Convolution kernels prepared once per model for the cone paths, and the convolution routine each call gets.
 
 Reverse passes. A convolution's reverse pass is a transposed convolution. An
-eval-mode BatchNorm right after a convolution is a per-channel scale, folded
-into that convolution's kernel so the reverse pass skips it. Two forms:
+eval-mode BatchNorm right after a convolution is a per-channel scale s and
+shift t, folded into that convolution's kernel (w s) so the reverse pass
+skips it, and for the Jacobian's forward pass on rectangles into its bias
+too (b s + t): the Jacobians stay as near the float64 network as with the
+BatchNorm applied after the convolution. Two forms:
 
 - windows (guidance images, thousands of them batched): a plain convolution
   with the flipped, transposed kernel, whose padding crops each window;
@@ -48,11 +51,11 @@ from .local_graph import Affine, Conv, LocalGraph
 class ConvKernels:
     kernels: dict[int, torch.Tensor]  # convolution step -> flipped, transposed kernel (BatchNorm folded in), windows
     weights: dict[int, torch.Tensor]  # convolution step -> its own kernel (BatchNorm folded in), rectangles
-    forward_weights: dict[int, torch.Tensor]  # convolution step -> its own kernel, for the forward pass (im2col)
+    forward_weights: dict[int, torch.Tensor]  # convolution step -> its own kernel (BatchNorm folded in), for the forward pass (im2col)
     channels_last_weights: dict[int, torch.Tensor]  # the same kernels channels-last, for the forward pass (oneDNN)
-    biases: dict[int, torch.Tensor | None]  # convolution step -> its bias
+    biases: dict[int, torch.Tensor | None]  # convolution step -> its bias (BatchNorm folded in)
     groups: dict[int, int]  # convolution step -> its groups
-    folded_affines: set[int]  # affine steps folded into the convolution before them: cotangents pass through
+    folded_affines: set[int]  # affine steps folded into the convolution before them: values and cotangents pass through
     precise: set[int]  # convolution steps reading the inputs directly: float64 in reverse
 
     def transposed_convolution(self, step: int, groups: int, cotangent: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
@@ -111,7 +114,14 @@ def prepare_conv_kernels(graph: LocalGraph) -> ConvKernels:
             source = step.sources[0]
             if isinstance(graph.steps[source], Conv) and graph.users[source] == [index]:
                 scale = step.channel_scale().detach()
-                weights[source] = weights[source] * scale.view(-1, *([1] * (weights[source].dim() - 1)))
+                per_channel = scale.view(-1, *([1] * (weights[source].dim() - 1)))
+                weights[source] = weights[source] * per_channel
+                # The forward pass too: conv(x, w s) + (b s + t), with t the map's value at zero.
+                with torch.no_grad():
+                    shift = step.forward(weights[source].new_zeros(1, scale.numel(), 1, 1)).flatten()
+                bias = biases[source]
+                forward_weights[source] = forward_weights[source] * per_channel
+                biases[source] = shift if bias is None else bias * scale + shift
                 folded.add(index)
     from_inputs = graph.reach_from_inputs()
     precise = {index for index in weights if from_inputs[graph.steps[index].sources[0]] == (0, 0)}
