@@ -9,7 +9,9 @@ load, one thread was 3-10x faster than two. So a Jacobian runs on one
 thread, except a standalone Jacobian whose rectangles hold at least
 :data:`WIDE_MULTIPLY_ADDS` (MaskNet, DeepPedestrian): it runs on the
 caller's threads (``torch.get_num_threads()``; replayed DeepPedestrian
-10.2 -> 6.4 ms, MaskNet 4.2 -> 2.9 ms on an idle machine). Thread counts
+10.2 -> 6.4 ms, MaskNet 4.2 -> 2.9 ms on an idle machine; with the other core
+busy in another process two threads lose instead, 18 -> 24 ms and 5-7 -> 13-16
+ms, which is why the viewer's session never takes them). Thread counts
 change the rounding of some small convolutions, so the choice depends only
 on the network, the pixel's border situation and the caller's setting,
 never on the machine's load: the same call always gives the same bits.
