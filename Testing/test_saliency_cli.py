@@ -120,5 +120,6 @@ def test_bench_prints_every_figure_from_one_run(tmp_path, capsys, monkeypatch):
     assert 0 <= figures["max_abs_error_float64"]["ours"] <= 1e-6
     assert 0 < figures["max_abs_error_float64"]["autograd_float32"] <= 1e-6
     assert report["machine_speed_start"]["gflops"] > 0 and report["machine_speed_end"]["gflops"] > 0
+    assert report["machine_speed_start"]["fill_gb_per_s"] > 0
     assert figures["guidance_speedup"] == pytest.approx(figures["naive_guidance_s_estimate"] / figures["guidance_s"], rel=0.05)
     assert figures["max_abs_error"]["jacobian"] <= 1e-6 and figures["max_abs_error"]["guidance"] <= 1e-6

@@ -84,8 +84,12 @@ def benchmark_model(name: str, device: str | None) -> tuple[nn.Module, str]:
 
 def machine_speed() -> dict:
     """A fixed convolution (48 -> 48 channels, 3x3, 31x31 outputs; median of 50) on one thread and on
-    the process's threads, to tell a slow or shared machine from a slow method: on a shared virtual
-    machine the same code ran up to twice as fast in one half hour as in the next."""
+    the process's threads, and how fast one thread fills a 16 MB buffer, to tell a slow or shared
+    machine from a slow method: on a shared virtual machine the same code ran up to twice as fast in
+    one half hour as in the next. The convolution fits a core's own caches; the Jacobian's hundreds of
+    small operations follow the shared cache and memory more closely (FunFuseAn's 50-pixel median
+    took 2.4-2.5 ms while filling ran at 66-70 GB/s and 3.1-4.9 ms at 37-43 GB/s, ten samples over
+    two minutes with the convolution's figure not telling them apart)."""
     from .threads import caller_threads, jacobian_threads
 
     generator = torch.Generator().manual_seed(0)
@@ -100,12 +104,25 @@ def machine_speed() -> dict:
             seconds.append(time.perf_counter() - started)
         return round(2 * multiply_adds / statistics.median(seconds[5:]) / 1e9, 1)
 
+    def fill_gb_per_s() -> float:
+        buffer = torch.empty(FILL_BYTES // 4)
+        seconds = []
+        for _ in range(22):
+            started = time.perf_counter()
+            buffer.fill_(1.0)
+            seconds.append(time.perf_counter() - started)
+        return round(FILL_BYTES / statistics.median(seconds[2:]) / 1e9, 1)
+
     threads = torch.get_num_threads()
     with jacobian_threads(), torch.no_grad():
         one = gflops()
+        fill = fill_gb_per_s()
         with caller_threads():
             all_threads = gflops()
-    return {"gflops": one, f"gflops_{threads}_threads": all_threads}
+    return {"gflops": one, f"gflops_{threads}_threads": all_threads, "fill_gb_per_s": fill}
+
+
+FILL_BYTES = 16 * 2**20
 
 
 def reference_pixels(height: int, width: int, count: int, seed: int = 0) -> list[tuple[int, int]]:
