@@ -84,7 +84,7 @@ def benchmark_model(name: str, device: str | None) -> tuple[nn.Module, str]:
 
 def machine_speed() -> dict:
     """A fixed convolution (48 -> 48 channels, 3x3, 31x31 outputs; median of 50) on one thread and on
-    the process's threads, and how fast one thread fills a 16 MB buffer, to tell a slow or shared
+    the process's threads, and how fast those threads fill a 16 MB buffer, to tell a slow or shared
     machine from a slow method: on a shared virtual machine the same code ran up to twice as fast in
     one half hour as in the next. The convolution fits a core's own caches; the Jacobian's hundreds of
     small operations follow the shared cache and memory more closely (FunFuseAn's 50-pixel median
@@ -116,9 +116,9 @@ def machine_speed() -> dict:
     threads = torch.get_num_threads()
     with jacobian_threads(), torch.no_grad():
         one = gflops()
-        fill = fill_gb_per_s()
         with caller_threads():
             all_threads = gflops()
+            fill = fill_gb_per_s()
     return {"gflops": one, f"gflops_{threads}_threads": all_threads, "fill_gb_per_s": fill}
 
 
