@@ -34,7 +34,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .conv_kernels import ConvKernels
+from .conv_kernels import ConvKernels, in_layout
 from .linearisation import pointwise_with_derivative
 from .local_graph import Affine, Combine, Concat, Conv, LocalGraph, Output, Pointwise, Source, apply_step
 from .regions import Box, BorderKey, border_key, relative_boxes
@@ -223,7 +223,7 @@ class BoxPasses:
         def pullback(step: int, cotangent: torch.Tensor) -> torch.Tensor:
             # The reverse pass keeps cotangents channels-last (see conv_kernels); elementwise
             # kernels are fast only when both operands share a layout.
-            operand = saved[step].contiguous(memory_format=_layout_of(cotangent))
+            operand = in_layout(saved[step], _layout_of(cotangent))
             backward = steps[step].backward
             return cotangent * operand if backward is None else backward.vjp(cotangent, operand)
 

@@ -57,6 +57,9 @@ class ConvKernels:
     groups: dict[int, int]  # convolution step -> its groups
     folded_affines: set[int]  # affine steps folded into the convolution before them: values and cotangents pass through
     precise: set[int]  # convolution steps reading the inputs directly: float64 in reverse
+    # convolution step -> (kh, kw) as plain ints: read off a kernel inside a traced pass, they would be
+    # recorded as three operations each
+    kernel_sizes: dict[int, tuple[int, int]]
 
     def transposed_convolution(self, step: int, groups: int, cotangent: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
         """The reverse pass of convolution ``step`` on windows, widened by ``padding`` minus the kernel radius."""
@@ -70,18 +73,24 @@ class ConvKernels:
         precise = step in self.precise
         value = cotangent.double() if precise else cotangent
         if groups == 1 and value.device.type == "cpu" and (precise or value.shape[-2] * value.shape[-1] == 1):
-            result = torch._C._nn.slow_conv_transpose2d(value, weight, weight.shape[2:])
+            result = torch._C._nn.slow_conv_transpose2d(value, weight, self.kernel_sizes[step])
         else:
             # Channels-last is what makes ATen hand a transposed convolution to oneDNN.
-            result = F.conv_transpose2d(value.contiguous(memory_format=torch.channels_last), weight, groups=groups)
-        return result.to(cotangent.dtype)
+            result = F.conv_transpose2d(in_layout(value, torch.channels_last), weight, groups=groups)
+        return result.to(cotangent.dtype) if precise else result
 
     def valid(self, step: int, value: torch.Tensor) -> torch.Tensor:
         """Convolution ``step`` without padding: ``value`` already holds the border's zeros."""
         weight, bias, groups = self.forward_weights[step], self.biases[step], self.groups[step]
         if groups == 1 and value.device.type == "cpu" and _im2col_is_faster(value, weight):
-            return torch.ops.aten._slow_conv2d_forward(value.contiguous(), weight, weight.shape[2:], bias, (1, 1), (0, 0))
-        return F.conv2d(value.contiguous(memory_format=torch.channels_last), self.channels_last_weights[step], bias, groups=groups)
+            return torch.ops.aten._slow_conv2d_forward(in_layout(value, torch.contiguous_format), weight, self.kernel_sizes[step], bias, (1, 1), (0, 0))
+        return F.conv2d(in_layout(value, torch.channels_last), self.channels_last_weights[step], bias, groups=groups)
+
+
+def in_layout(value: torch.Tensor, layout: torch.memory_format) -> torch.Tensor:
+    """``value`` in ``layout``, converted only if it is not: a traced pass then records no conversion
+    that does nothing (a few dozen per Jacobian, each still a dispatched operation)."""
+    return value if value.is_contiguous(memory_format=layout) else value.contiguous(memory_format=layout)
 
 
 def _im2col_is_faster(value: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -137,7 +146,8 @@ def prepare_conv_kernels(graph: LocalGraph) -> ConvKernels:
         index: weights[index] if index not in precise else weight.contiguous(memory_format=torch.channels_last)
         for index, weight in forward_weights.items()
     }
-    return ConvKernels(kernels, weights, forward_weights, channels_last, biases, groups, folded, precise)
+    kernel_sizes = {index: (int(weight.shape[2]), int(weight.shape[3])) for index, weight in forward_weights.items()}
+    return ConvKernels(kernels, weights, forward_weights, channels_last, biases, groups, folded, precise, kernel_sizes)
 
 
 def _transposed_kernel(weight: torch.Tensor, groups: int) -> torch.Tensor:
