@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from .conv_kernels import ConvKernels, in_layout
 from .linearisation import pointwise_with_derivative
 from .local_graph import Affine, Combine, Concat, Conv, LocalGraph, Output, Pointwise, Source, apply_step
-from .regions import Box, BorderKey, border_key, relative_boxes
+from .regions import Box, BorderKey, border_key, interior_key, relative_boxes
 from .threads import WIDE_MULTIPLY_ADDS, caller_threads
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,7 @@ class BoxPasses:
     def _standalone_key(self, row: int, col: int, height: int, width: int) -> tuple[BorderKey, bool]:
         """The prepared passes a standalone Jacobian of this pixel runs, and whether they are the masked ones."""
         key = border_key(self.graph, row, col, height, width)
-        reach_y, reach_x = self.graph.reach_to_inputs
-        masked = self.traceable and key != (reach_y, reach_y, reach_x, reach_x)
+        masked = self.traceable and key != interior_key(self.graph)
         return (MASKED if masked else key), masked
 
     def _image_masks(self, row: int, col: int, height: int, width: int, device: torch.device) -> list[torch.Tensor]:
@@ -311,8 +310,7 @@ class BoxPasses:
     def _prepare(self, key: BorderKey) -> _Prepared:
         if key not in self._prepared:
             if key == MASKED:
-                reach_y, reach_x = self.graph.reach_to_inputs
-                boxes, image = relative_boxes(self.graph, (reach_y, reach_y, reach_x, reach_x)), None
+                boxes, image = relative_boxes(self.graph, interior_key(self.graph)), None
             else:
                 boxes = relative_boxes(self.graph, key)
                 up, down, left, right = key

@@ -123,13 +123,11 @@ def prepare_conv_kernels(graph: LocalGraph) -> ConvKernels:
             source = step.sources[0]
             if isinstance(graph.steps[source], Conv) and graph.users[source] == [index]:
                 scale = step.channel_scale().detach()
-                per_channel = scale.view(-1, *([1] * (weights[source].dim() - 1)))
-                weights[source] = weights[source] * per_channel
-                # The forward pass too: conv(x, w s) + (b s + t), with t the map's value at zero.
+                # Both passes: conv(x, w s) + (b s + t), with t the map's value at zero.
+                weights[source] = forward_weights[source] = weights[source] * scale.view(-1, *([1] * (weights[source].dim() - 1)))
                 with torch.no_grad():
                     shift = step.forward(weights[source].new_zeros(1, scale.numel(), 1, 1)).flatten()
                 bias = biases[source]
-                forward_weights[source] = forward_weights[source] * per_channel
                 biases[source] = shift if bias is None else bias * scale + shift
                 folded.add(index)
     from_inputs = graph.reach_from_inputs()
@@ -140,8 +138,8 @@ def prepare_conv_kernels(graph: LocalGraph) -> ConvKernels:
             weight = weight.double()
         kernels[index] = _transposed_kernel(weight, groups[index])
         weights[index] = weight.contiguous() if index in precise else weight.contiguous(memory_format=torch.channels_last)
-    # Folded or not, a convolution's forward kernel equals its reverse one bit for bit: one tensor for
-    # both keeps a Jacobian's kernels in the core's own cache (FunFuseAn's come to 0.5 MB, the L2 is 1 MB).
+    # Folded or not, a convolution's forward kernel is its reverse one (above): one tensor for both keeps
+    # a Jacobian's kernels in the core's own cache (FunFuseAn's come to 0.5 MB, the L2 is 1 MB).
     channels_last = {
         index: weights[index] if index not in precise else weight.contiguous(memory_format=torch.channels_last)
         for index, weight in forward_weights.items()

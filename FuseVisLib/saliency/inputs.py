@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import FuseVisError
-from .model_mode import all_modules
+from .model_mode import model_tensors
 
 # Rounding in a caller's own normalisation may overshoot [0, 1] by a few ulps.
 RANGE_TOLERANCE = 1e-5
@@ -33,9 +33,7 @@ class ImagePair:
 
 def model_device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     """Where and in which precision the model computes (CPU float32 for a model without tensors)."""
-    # The first floating-point parameter or buffer; read lazily, it is usually the first module's.
-    held = (t for module in all_modules(model) for group in (module._parameters, module._buffers) for t in group.values())
-    tensor = next((t for t in held if t is not None and t.is_floating_point()), None)
+    tensor = next((t for t in model_tensors(model) if t.is_floating_point()), None)
     return (tensor.device, tensor.dtype) if tensor is not None else (torch.device("cpu"), torch.float32)
 
 

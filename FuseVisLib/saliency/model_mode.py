@@ -23,18 +23,16 @@ def all_modules(model: nn.Module) -> Iterator[nn.Module]:
         stack.extend(child for child in reversed(module._modules.values()) if child is not None)
 
 
-def model_tensors(model: nn.Module) -> list[torch.Tensor]:
+def model_tensors(model: nn.Module) -> Iterator[torch.Tensor]:
     """Every parameter and buffer once, read from each module directly (much cheaper than ``model.parameters()``;
     a plan's fingerprint takes them on every Jacobian)."""
-    tensors: list[torch.Tensor] = []
     seen: set[int] = set()
     for module in all_modules(model):
         for held in (module._parameters, module._buffers):
             for tensor in held.values():
                 if tensor is not None and id(tensor) not in seen:
                     seen.add(id(tensor))
-                    tensors.append(tensor)
-    return tensors
+                    yield tensor
 
 
 @contextlib.contextmanager

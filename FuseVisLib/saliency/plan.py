@@ -75,7 +75,7 @@ _PLANS: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary
 
 def _fingerprint(model: nn.Module) -> tuple:
     # data_ptr changes when a tensor moves (model.to(device)); _version when it is modified in place.
-    return tuple([(id(t), t._version, t.data_ptr()) for t in model_tensors(model)])  # a list builds faster than a generator
+    return tuple((id(t), t._version, t.data_ptr()) for t in model_tensors(model))
 
 
 def plan_for(model: nn.Module, radius=AUTO) -> SaliencyPlan:

@@ -48,6 +48,12 @@ def border_key(graph: LocalGraph, row: int, col: int, height: int, width: int) -
     return (min(row, reach_y), min(height - 1 - row, reach_y), min(col, reach_x), min(width - 1 - col, reach_x))
 
 
+def interior_key(graph: LocalGraph) -> BorderKey:
+    """The border key of every pixel at least the inputs' reach away from the border."""
+    reach_y, reach_x = graph.reach_to_inputs
+    return (reach_y, reach_y, reach_x, reach_x)
+
+
 def relative_boxes(graph: LocalGraph, key: BorderKey) -> list[Box | None]:
     """Per step, its rectangle relative to the output pixel (None: the output does not depend on the step).
 
