@@ -43,6 +43,9 @@ from slicer.util import VTKObservationMixin
 MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
 REQUIREMENTS_FILE = os.path.join(MODULE_DIR, "Resources", "python-dependencies.txt")
 TORCH_REQUIREMENT = ">=2.1"
+# While a method is prepared on its own thread the timer only checks on it; polling at 0 ms would
+# keep the GUI thread spinning against the preparation.
+PREPARATION_POLL_MS = 50
 
 
 def _make_core_importable() -> None:
@@ -149,6 +152,9 @@ class FuseVisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._updatingGUI = False
         self._timer = None
+        self._preparation = None  # FuseVisMRML.MethodPreparation running on its own thread
+        self._afterPreparation = None  # what to do on the GUI thread once it has succeeded
+        self._failedMethod = None  # not prepared again until the user asks (Fuse)
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -182,6 +188,7 @@ class FuseVisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
     def cleanup(self) -> None:
+        self.dropPreparation()
         self.onCancelButton()
         self.removeObservers()
         if self.logic is not None:
@@ -311,6 +318,12 @@ class FuseVisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onFuseButton(self) -> None:
         if not self.initializeLogic():
             return
+        self._failedMethod = None
+        with slicer.util.tryWithErrorDisplay("FuseVis could not start the fusion.", waitCursor=True):
+            # The memory check in prepare() runs the network: make it ready off the GUI thread first.
+            self.prepareMethodThen(self.startFusion)
+
+    def startFusion(self) -> None:
         with slicer.util.tryWithErrorDisplay("FuseVis could not start the fusion.", waitCursor=True):
             self.logic.prepare()
             self.showOutputs()
@@ -319,7 +332,10 @@ class FuseVisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onCancelButton(self) -> None:
         # Cancelling is not taking the next step; finished slices stay.
-        if self._timer is not None:
+        if self._preparation is not None:
+            # A preparation cannot be interrupted; the timer still ends it (or the Logic would stay busy).
+            self._afterPreparation = None
+        elif self._timer is not None:
             self._timer.stop()
         if hasattr(self, "ui"):
             self.ui.cancelButton.enabled = False
@@ -340,9 +356,70 @@ class FuseVisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.cancelButton.enabled = True
             self._timer.start()
 
+    def prepareMethodThen(self, continuation) -> None:
+        """Load and plan the current method's networks on a thread of their own (seconds), then ``continuation()``."""
+        from FuseVisMRML import MethodPreparation
+
+        preparation = MethodPreparation(self.logic, self.logic.parameters.method)
+        if preparation.poll():  # ready already
+            continuation()
+            return
+        self._preparation, self._afterPreparation = preparation, continuation
+        self.ui.statusLabel.text = f"{self.logic.busy}..."
+        self.ui.progressBar.maximum = 0  # busy, without a measure of how far
+        self.ui.cancelButton.enabled = True
+        # The Logic refuses another method or another pair while it is busy.
+        self.ui.methodComboBox.enabled = self.ui.fuseButton.enabled = False
+        self._timer.setInterval(PREPARATION_POLL_MS)
+        self._timer.start()
+
+    def dropPreparation(self) -> None:
+        """Forget the preparation (ended, or its Logic closed: the thread then ends on its own) and restore the panel."""
+        self._preparation = self._afterPreparation = None
+        if self._timer is not None:
+            self._timer.setInterval(0)
+        if hasattr(self, "ui"):
+            self.ui.progressBar.maximum = 100
+            self.ui.statusLabel.text = ""
+            self.ui.methodComboBox.enabled = True
+            self.updateGUIFromParameterNode()
+
+    def endPreparation(self) -> None:
+        """On the timer, once the preparation ended: report its failure, or go on with what waited for it."""
+        preparation, continuation = self._preparation, self._afterPreparation
+        self.dropPreparation()
+        if preparation.error is not None:
+            self._failedMethod = preparation.method
+            self.onCancelButton()
+            self.showError(f"FuseVis could not prepare {preparation.method}: {preparation.error}")
+        elif continuation is not None:
+            continuation()
+        else:  # cancelled while it ran
+            self.onCancelButton()
+
     def onTimer(self) -> None:
+        if self._preparation is not None:
+            if self.logic is None:  # the scene closed meanwhile
+                self.dropPreparation()
+            elif self._preparation.poll():
+                self.endPreparation()
+                return
+            else:
+                return
         if self.logic is None or not self.logic.has_work():
             self.onCancelButton()
+            return
+        method = self.logic.parameters.method
+        if not self.logic.method_ready(method):
+            # A Jacobian under the cursor would plan the new method's network right here, on the GUI thread.
+            if method == self._failedMethod:
+                self.onCancelButton()
+                return
+            try:
+                self.prepareMethodThen(self.scheduleStep)
+            except Exception as error:  # noqa: BLE001 - e.g. the method is unknown: shown, stepping stops
+                self.onCancelButton()
+                self.showError(str(error))
             return
         try:
             # A short budget keeps the panel and the views responsive; waiting steps do not spin the CPU.
