@@ -110,8 +110,9 @@ class BoxPasses:
             box = prepared.boxes[step].shifted(row, col)
             inside = box.clipped(height, width)
             crop = images[source][..., inside.top : inside.bottom, inside.left : inside.right]
-            if inside != box:  # masked passes: the image's zeros around it
-                crop = F.pad(crop, (inside.left - box.left, box.right - inside.right, inside.top - box.top, box.bottom - inside.bottom))
+            padding = _padding_of(inside, box)
+            if padding is not None:  # masked passes: the image's zeros around it
+                crop = F.pad(crop, padding)
             inputs.append(crop)
             boxes.append((box, inside))
         if masked:
@@ -121,9 +122,7 @@ class BoxPasses:
             cotangents = self._run(prepared.both_passes, lambda *inputs: self._both_passes(prepared, *inputs), inputs, self.traceable)
         results = {}
         for (_, source), cotangent, (box, inside) in zip(prepared.sources, cotangents, boxes):
-            if inside != box:
-                cotangent = cotangent[..., inside.top - box.top : inside.bottom - box.top, inside.left - box.left : inside.right - box.left]
-            results[source] = (cotangent, inside)
+            results[source] = (_cut(cotangent, _cut_of(box, inside)), inside)
         return results
 
     def replayed(self, row: int, col: int, height: int, width: int) -> bool:
@@ -337,9 +336,8 @@ class BoxPasses:
                 source = step.sources[0]
                 wanted = box.widened(step.reach)
                 inside = wanted if image is None else _intersection(wanted, image)
-                padding = (inside.left - wanted.left, wanted.right - inside.right, inside.top - wanted.top, wanted.bottom - inside.bottom)
                 instructions.append(
-                    (_CONV, index, source, _cut_of(boxes[source], inside), padding if any(padding) else None, self._mask_of(wanted, image))
+                    (_CONV, index, source, _cut_of(boxes[source], inside), _padding_of(inside, wanted), self._mask_of(wanted, image))
                 )
             elif isinstance(step, Pointwise):
                 source = step.sources[0]
@@ -366,9 +364,7 @@ class BoxPasses:
 
         def target(source: int, box: Box) -> Target:
             # The source's rectangle serves other users too and can be wider: zero-pad into it.
-            have = boxes[source]
-            padding = (box.left - have.left, have.right - box.right, box.top - have.top, have.bottom - box.bottom)
-            return source, (padding if any(padding) else None)
+            return source, _padding_of(box, boxes[source])
 
         instructions: list[tuple] = []
         for index in range(len(graph.steps) - 1, -1, -1):
@@ -415,6 +411,12 @@ def _cut_of(have: Box, want: Box) -> Cut:
     if have == want:
         return None
     return (want.top - have.top, want.bottom - have.top, want.left - have.left, want.right - have.left)
+
+
+def _padding_of(have: Box, want: Box) -> tuple[int, int, int, int] | None:
+    """The zero padding (``F.pad`` order) that widens a tensor covering ``have`` to ``want`` (None: none)."""
+    padding = (have.left - want.left, want.right - have.right, have.top - want.top, want.bottom - have.bottom)
+    return padding if any(padding) else None
 
 
 def _masked(value: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor], mask: tuple[int, int, int, int]) -> torch.Tensor:
