@@ -7,6 +7,9 @@ changes the model and compares with autograd on the changed model.
 """
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 import torch
@@ -80,7 +83,32 @@ def _replace_a_layer(model: nn.Module) -> None:
     model.mri_lf[0] = nn.Conv2d(old.in_channels, old.out_channels, old.kernel_size, padding=old.padding)
 
 
-CHANGES = [_scale_a_kernel_in_place, _load_other_weights, _replace_a_parameter, _update_batchnorm_statistics, _replace_a_layer]
+def _write_a_parameter_into_its_dict(model: nn.Module) -> None:
+    # As torch's own module conversions and some libraries do: no __setattr__, no registration hook.
+    conv = model.mri_lf[0]
+    conv._parameters["weight"] = nn.Parameter(conv.weight.detach() * -1.0)
+
+
+def _give_a_layer_new_parameter_dict(model: nn.Module) -> None:
+    conv = model.mri_lf[0]
+    conv._parameters = {**conv._parameters, "weight": nn.Parameter(conv.weight.detach() * 0.5)}
+
+
+def _replace_an_activation(model: nn.Module) -> None:
+    # A layer without parameters or buffers: no tensor of the model changes.
+    model.mri_lf[2] = nn.LeakyReLU(0.01)
+
+
+CHANGES = [
+    _scale_a_kernel_in_place,
+    _load_other_weights,
+    _replace_a_parameter,
+    _update_batchnorm_statistics,
+    _replace_a_layer,
+    _write_a_parameter_into_its_dict,
+    _give_a_layer_new_parameter_dict,
+    _replace_an_activation,
+]
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=[change.__name__.strip("_") for change in CHANGES])
@@ -103,3 +131,12 @@ def test_jacobians_follow_a_model_converted_to_float64():
     for modality in range(2):
         np.testing.assert_allclose(ours[modality], exact[modality].numpy(), rtol=0, atol=1e-12)
     np.testing.assert_allclose(ours.mri, before[0], rtol=0, atol=1e-5)  # the same network, more digits
+
+
+def test_a_cached_plan_does_not_keep_its_model_alive():
+    model = _model()
+    _warmed_up(model, *_images())
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None, "the plan cache keeps a model alive after its last use"

@@ -13,7 +13,7 @@ Paths, fastest first (all exact):
   disagreed: one whole-image backward pass per output pixel.
 
 The decision (and the radius probe behind it) is cached per model and
-redone when its parameters or buffers change.
+redone when its parameters, buffers or layers change (:mod:`tensor_layout`).
 """
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ from .conv_kernels import ConvKernels, prepare_conv_kernels
 from .box_passes import BoxPasses
 from .inputs import model_device_and_dtype
 from .local_graph import LocalGraph, NotLocal, trace
-from .model_mode import evaluation_mode, model_tensors
+from .model_mode import evaluation_mode
 from .radius_probe import ProbeResult, probe_radius
 from .receptive_radius import AUTO, DeclaredRadius, declared_radius
+from .tensor_layout import TensorLayout
 
 log = logging.getLogger("FuseVisLib.saliency")
 
@@ -70,21 +71,25 @@ class SaliencyPlan:
         return self._box_passes
 
 
-_PLANS: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+@dataclass
+class _ModelPlans:
+    layout: TensorLayout
+    plans: dict = field(default_factory=dict)  # (declared radius, tensor contents) -> plan
 
 
-def _fingerprint(model: nn.Module) -> tuple:
-    # data_ptr changes when a tensor moves (model.to(device)); _version when it is modified in place.
-    return tuple((id(t), t._version, t.data_ptr()) for t in model_tensors(model))
+_PLANS: "weakref.WeakKeyDictionary[nn.Module, _ModelPlans]" = weakref.WeakKeyDictionary()
 
 
 def plan_for(model: nn.Module, radius=AUTO) -> SaliencyPlan:
     """The cached plan for ``model``, made anew in eval mode (:func:`model_mode.evaluation_mode`) when
-    its parameters, buffers or the radius changed. Run the plan's paths in eval mode too, except a
+    its parameters, buffers, layers or the radius changed. Run the plan's paths in eval mode too, except a
     replayed Jacobian (:meth:`BoxPasses.replayed`), which touches none of the model's modules."""
     declared = declared_radius(model, radius)
-    key = (repr(declared), _fingerprint(model))
-    plans = _PLANS.setdefault(model, {})
+    cached = _PLANS.get(model)
+    if cached is None or not cached.layout.describes(model):
+        cached = _PLANS[model] = _ModelPlans(TensorLayout(model))  # plans for other tensors are stale
+    key = (repr(declared), cached.layout.contents())
+    plans = cached.plans
     if key not in plans:
         plans.clear()  # plans for older weights or radii are stale
         with evaluation_mode(model):
