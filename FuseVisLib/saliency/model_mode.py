@@ -12,7 +12,7 @@ from ..errors import FuseVisError
 
 def all_modules(model: nn.Module) -> Iterator[nn.Module]:
     """``model`` and its submodules, each once, in ``model.modules()`` order, without the dotted
-    names ``modules()`` builds on the way (a Jacobian walks the model three times)."""
+    names ``modules()`` builds on the way (entering eval mode walks the whole model)."""
     stack, seen = [model], set()
     while stack:
         module = stack.pop()
@@ -24,8 +24,8 @@ def all_modules(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def model_tensors(model: nn.Module) -> Iterator[torch.Tensor]:
-    """Every parameter and buffer once, read from each module directly (much cheaper than ``model.parameters()``;
-    a plan's fingerprint takes them on every Jacobian)."""
+    """Every parameter and buffer once, read from each module directly (much cheaper than ``model.parameters()``,
+    and a Jacobian asks for the model's device on every call)."""
     seen: set[int] = set()
     for module in all_modules(model):
         for held in (module._parameters, module._buffers):
