@@ -8,8 +8,10 @@ import pytest
 from PIL import Image
 
 from FuseVisLib.cli import main
+from FuseVisLib.cli.bench import describe
 from FuseVisLib.registry import load_method
 from FuseVisLib.saliency import guidance_images, jacobian_images
+from FuseVisLib.saliency.bench_goals import judged
 
 
 def _fusevis_here(capsys, *args) -> tuple[int, str, str]:
@@ -123,3 +125,26 @@ def test_bench_prints_every_figure_from_one_run(tmp_path, capsys, monkeypatch):
     assert report["machine_speed_start"]["fill_gb_per_s"] > 0
     assert figures["guidance_speedup"] == pytest.approx(figures["naive_guidance_s_estimate"] / figures["guidance_s"], rel=0.05)
     assert figures["max_abs_error"]["jacobian"] <= 1e-6 and figures["max_abs_error"]["guidance"] <= 1e-6
+    # Goals are set for 256x256 on the CPU: at another size none are judged.
+    assert figures["goals"] is None and report["goals_met"] == {"FunFuseAn": None}
+    # The same figures read against the goals, as if measured at 256x256: one made to miss, one at its limit.
+    figures = {**figures, "jacobian_ms_median": 3.01, "guidance_s": 20.0, "peak_rss_mb": 2999.0}
+    goals = judged("FunFuseAn", figures, 256, "cpu")
+    assert {figure: verdict["met"] for figure, verdict in goals.items()} == {
+        "jacobian_ms_median": False, "guidance_s": True, "max_abs_error": True, "peak_rss_mb": True,
+    }
+    assert judged("FunFuseAn", figures, 256, "cuda") is None
+    lines = describe("FunFuseAn", {**figures, "goals": goals})
+    assert lines[0].startswith("FunFuseAn (untrained") and "receptive radius 11 px, 144 probes" in lines[0]
+    assert "goal <= 3 ms: MISSED" in next(line for line in lines if "jacobian_images()" in line)
+    assert "goal <= 20 s: met" in next(line for line in lines if "guidance images" in line)
+
+
+def test_bench_goals_judge_the_larger_error_and_memory_strictly():
+    figures = {"jacobian_ms_median": 7.0, "guidance_s": 81.0, "max_abs_error": {"jacobian": 2e-7, "guidance": 1.1e-6}, "peak_rss_mb": 3000.0}
+    goals = judged("DeepPedestrian", figures, 256, "cpu")
+    assert goals["jacobian_ms_median"]["met"] and not goals["guidance_s"]["met"]
+    assert goals["max_abs_error"] == {"value": 1.1e-6, "goal": 1e-6, "met": False}
+    assert not goals["peak_rss_mb"]["met"]  # below 3 GB, not at it
+    assert set(judged("WeightedAveraging", figures, 256, "cpu")) == {"max_abs_error", "peak_rss_mb"}  # no speed goals of its own
+    assert judged("DeepPedestrian", figures, 128, "cpu") is None

@@ -33,6 +33,7 @@ def run(args) -> int:
     from ..device import pick_device
     from ..errors import FuseVisError
     from ..registry import method_names
+    from ..saliency.bench_goals import GOAL_SIZE, judged
     from ..saliency.benchmark import load_slice_pair, machine_speed
     from ..saliency.threads import JACOBIAN_THREADS
     from . import print_json
@@ -80,14 +81,63 @@ def run(args) -> int:
                 "full_jacobian_pixels": args.full_jacobian_pixels,
             }
             figures = _bench_in_fresh_process(request)
+            figures["goals"] = judged(name, figures, args.size, request["device"])
             report["methods"][name] = figures
             if not args.json:
-                print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
+                print("\n".join(describe(name, figures)), flush=True)
     report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     report["machine_speed_end"] = machine_speed()
+    report["goals_met"] = {name: _all_met(figures["goals"]) for name, figures in report["methods"].items()}
     if args.json:
         print_json(report)
+    elif all(met is None for met in report["goals_met"].values()):
+        print(f"Goals apply at --size {GOAL_SIZE} on the CPU only: none judged.")
+    else:
+        print("Goals met: " + ", ".join(f"{name} {'yes' if met else 'no'}" for name, met in report["goals_met"].items() if met is not None))
     return 0
+
+
+def _all_met(goals: dict | None) -> bool | None:
+    return None if goals is None else all(verdict["met"] for verdict in goals.values())
+
+
+WEIGHTS = {"trained": "trained weights", "untrained": "untrained: its weights file is missing", "none needed": "no weights"}
+
+
+def describe(name: str, figures: dict) -> list[str]:
+    """One method's figures for reading: each of ours beside the paper's way of doing the same work, and its goal."""
+    goals = figures.get("goals") or {}
+
+    def goal(figure: str, unit: str) -> str:
+        if figure not in goals:
+            return ""
+        verdict = goals[figure]
+        relation = "<" if figure == "peak_rss_mb" else "<="
+        return f"goal {relation} {verdict['goal']:g}{unit}: {'met' if verdict['met'] else 'MISSED'}"
+
+    errors, float64, speed = figures["max_abs_error"], figures["max_abs_error_float64"], figures["machine_speed"]
+    probe_cost = figures["guidance_probe_cost"]
+    threads = ", ".join(f"{value} on {key.split('_')[1]}" for key, value in speed.items() if key.startswith("gflops_"))
+    rows = [
+        ("Jacobian, jacobian_images()", f"{figures['jacobian_ms_median']:.2f} ms", goal("jacobian_ms_median", " ms"),
+         f"whole-image forward+backward {figures['jacobian_full_ms_median']:.1f} ms"),
+        ("Jacobian, viewer session", f"{figures['jacobian_session_ms_median']:.2f} ms", "",
+         f"retained-graph backward (original tool) {figures['jacobian_retained_backward_ms_median']:.1f} ms"),
+        ("guidance images", f"{figures['guidance_s']:.3g} s", goal("guidance_s", " s"),
+         f"per-pixel loop ~{figures['naive_guidance_s_estimate']:.0f} s ({figures['guidance_speedup']:.0f}x)"
+         + ("" if probe_cost is None else f", a probe costs {probe_cost:.3g} backward passes")),
+        ("max abs error vs per-pixel", f"{max(errors.values()):.1e}", goal("max_abs_error", ""),
+         f"Jacobian {errors['jacobian']:.1e}, guidance {errors['guidance']:.1e}; vs float64: ours {float64['ours']:.1e}, "
+         f"autograd float32 {float64['autograd_float32']:.1e}"),
+        ("peak memory", f"{figures['peak_rss_mb']:.0f} MB", goal("peak_rss_mb", " MB"), ""),
+        ("machine", f"{speed['gflops']} GFLOP/s", "", f"one thread; {threads}; memory fill {speed['fill_gb_per_s']} GB/s"),
+    ]
+    radius = figures["radius"]
+    header = (
+        f"{name} ({WEIGHTS.get(figures['weights'], figures['weights'])}): Jacobian path {figures['paths']['jacobian']}, guidance path {figures['paths']['guidance']}; "
+        + ("no finite receptive radius" if radius is None else f"receptive radius {radius} px, {figures['probes']} probe{'s' if figures['probes'] != 1 else ''}")
+    )
+    return [header] + [f"  {label:<30}{value:>12}   {target:<24}{context}".rstrip() for label, value, target, context in rows]
 
 
 def _bench_in_fresh_process(request: dict) -> dict:
