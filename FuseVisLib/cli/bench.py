@@ -21,6 +21,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--full-jacobian-pixels", type=int, default=3, help="pixels timed with the whole-image backward pass")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
 
@@ -35,6 +36,7 @@ def run(args) -> int:
     from ..registry import method_names
     from ..saliency.bench_goals import GOAL_SIZE, judged
     from ..saliency.benchmark import load_slice_pair, machine_speed
+    from ..saliency.cancellation import progress_bar
     from ..saliency.threads import JACOBIAN_THREADS
     from . import print_json
 
@@ -70,7 +72,9 @@ def run(args) -> int:
         pair = {"mri": str(Path(folder) / "mri.npy"), "pet": str(Path(folder) / "pet.npy")}
         np.save(pair["mri"], mri)
         np.save(pair["pet"], pet)
+        bar = progress_bar(len(methods), "fusevis bench", not args.no_progress, unit="method")
         for name in methods:
+            bar.set_postfix_str(name)
             request = {
                 "method": name,
                 **pair,
@@ -83,8 +87,10 @@ def run(args) -> int:
             figures = _bench_in_fresh_process(request)
             figures["goals"] = judged(name, figures, args.size, request["device"])
             report["methods"][name] = figures
+            bar.update(1)
             if not args.json:
-                print("\n".join(describe(name, figures)), flush=True)
+                bar.write("\n".join(describe(name, figures)))
+        bar.close()
     report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     report["machine_speed_end"] = machine_speed()
     report["goals_met"] = {name: _all_met(figures["goals"]) for name, figures in report["methods"].items()}
