@@ -182,12 +182,20 @@ def simulate_demo(resolution: float = DEFAULT_RESOLUTION_MM, misalign: bool = Fa
     return DemoVolumes(mri=grid.with_array(np.round(mri * MRI_FULL_SCALE)), pet=pet, true_matrix=true_matrix, labels=labels)
 
 
-def build_demo(out_dir: str | Path, misalign: bool = False, resolution: float = DEFAULT_RESOLUTION_MM) -> DemoFiles:
-    """Write ``mri.nii.gz``, ``pet.nii.gz`` and, with ``misalign``, ``true_transform.json`` into ``out_dir``."""
+def build_demo(out_dir: str | Path, misalign: bool = False, resolution: float = DEFAULT_RESOLUTION_MM, dicom: bool = False) -> DemoFiles:
+    """Write ``mri.nii.gz``, ``pet.nii.gz`` and, with ``misalign``, ``true_transform.json`` into ``out_dir``.
+
+    ``dicom``: the two volumes as DICOM series in the folders ``mri/`` and
+    ``pet/`` instead (one study; one frame of reference when aligned, each its
+    own when the PET was moved, as from two scanners).
+    """
     out_dir = Path(out_dir)
     demo = simulate_demo(resolution=resolution, misalign=misalign)
-    mri_path = write_nifti(demo.mri, out_dir / "mri.nii.gz")
-    pet_path = write_nifti(demo.pet, out_dir / "pet.nii.gz")
+    if dicom:
+        mri_path, pet_path = _write_dicom_pair(demo, out_dir, misalign)
+    else:
+        mri_path = write_nifti(demo.mri, out_dir / "mri.nii.gz")
+        pet_path = write_nifti(demo.pet, out_dir / "pet.nii.gz")
     transform_path = out_dir / "true_transform.json"
     if demo.true_matrix is None:
         # A stale file from an earlier --misalign run would describe the wrong pair.
@@ -204,6 +212,25 @@ def build_demo(out_dir: str | Path, misalign: bool = False, resolution: float = 
     )
     transform_path.write_text(json.dumps(record, indent=2) + "\n")
     return DemoFiles(mri_path, pet_path, transform_path)
+
+
+def _write_dicom_pair(demo: DemoVolumes, out_dir: Path, misalign: bool) -> tuple[Path, Path]:
+    from pydicom.uid import generate_uid
+
+    from .volume_io import write_dicom_series
+
+    folders = out_dir / "mri", out_dir / "pet"
+    for folder in folders:
+        if folder.exists() and any(folder.iterdir()):
+            raise FuseVisError(f"{folder} already holds files; write the DICOM demo into a new --out folder, or empty that one")
+    study, frame = generate_uid(), generate_uid()
+    common = {"patient_name": "FuseVis^Demo", "patient_id": "FUSEVIS-DEMO", "study_instance_uid": study}
+    write_dicom_series(demo.mri, folders[0], modality="MR", series_description="FuseVis demo T2 MRI (simulated)", series_number=1, frame_of_reference_uid=frame, **common)
+    write_dicom_series(
+        demo.pet, folders[1], modality="PT", series_description="FuseVis demo FDG-PET (simulated, SUV)", series_number=2,
+        frame_of_reference_uid=generate_uid() if misalign else frame, pet_units="GML", **common,
+    )
+    return folders
 
 
 def demo_slice_pair(size: int = 256) -> tuple[np.ndarray, np.ndarray]:

@@ -163,3 +163,31 @@ def test_cli_without_misalign_writes_no_transform(tmp_path, capsys):
 def test_cli_bad_resolution_is_a_clear_error(tmp_path, capsys):
     assert main(["demo-data", "--out", str(tmp_path), "--resolution", "9"]) == 2
     assert "outside" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("misalign", [False, True], ids=["aligned", "misaligned"])
+def test_dicom_demo_is_the_nifti_demo_as_one_study(tmp_path, capsys, misalign):
+    import pydicom
+
+    flags = ["--resolution", "4", "--json"] + (["--misalign"] if misalign else [])
+    assert main(["demo-data", "--out", str(tmp_path / "nifti"), *flags]) == 0
+    capsys.readouterr()
+    assert main(["demo-data", "--out", str(tmp_path / "dicom"), "--dicom", *flags]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["mri"].endswith("mri") and written["pet"].endswith("pet")
+    for name in ("mri", "pet"):
+        nifti, dicom = read_volume(tmp_path / "nifti" / f"{name}.nii.gz"), read_volume(tmp_path / "dicom" / name)
+        # The same voxels in the same place; the series may run its slices the other way.
+        on_nifti_grid = resample_to_reference(dicom, nifti, np.eye(4)).array
+        step = (nifti.array.max() - nifti.array.min()) / 65535  # 16-bit storage with one slope per series
+        np.testing.assert_allclose(on_nifti_grid, nifti.array, atol=2 * step)
+        assert abs(np.linalg.det(dicom.ijk_to_ras[:3, :3])) == pytest.approx(abs(np.linalg.det(nifti.ijk_to_ras[:3, :3])), rel=1e-5)
+    mri = pydicom.dcmread(next((tmp_path / "dicom" / "mri").iterdir()))
+    pet = pydicom.dcmread(next((tmp_path / "dicom" / "pet").iterdir()))
+    assert (mri.Modality, pet.Modality, pet.Units, pet.CountsSource) == ("MR", "PT", "GML", "EMISSION")
+    assert mri.StudyInstanceUID == pet.StudyInstanceUID and mri.SeriesInstanceUID != pet.SeriesInstanceUID
+    # The moved PET is in a space of its own, as from another scanner.
+    assert (mri.FrameOfReferenceUID != pet.FrameOfReferenceUID) == misalign
+    # Written once: a second run refuses to mix two demos in one folder.
+    assert main(["demo-data", "--out", str(tmp_path / "dicom"), "--dicom", "--resolution", "4"]) == 2
+    assert "already holds files" in capsys.readouterr().err

@@ -124,6 +124,7 @@ def write_dicom_series(
     series_number: int = 1,
     study_instance_uid: str | None = None,
     frame_of_reference_uid: str | None = None,
+    pet_units: str = "NONE",
 ) -> list[Path]:
     """Write ``volume`` as a DICOM series (one file per k slice) into the empty or new ``folder``.
 
@@ -132,7 +133,9 @@ def write_dicom_series(
     exactly, others to within half a slope step. Geometry (position,
     orientation, spacing) is exact to DICOM's 16-character decimals. Pass
     the same ``study_instance_uid`` and ``frame_of_reference_uid`` to two
-    calls to place two series in one study and one space.
+    calls to place two series in one study and one space. A PET series
+    (modality ``PT``) says what its values are in ``pet_units`` (DICOM's
+    terms: ``BQML``, ``GML`` for body-weight SUV, ``CNTS``, ``NONE``...).
     """
     folder = Path(folder)
     if modality not in SOP_CLASS_OF_MODALITY:
@@ -171,10 +174,23 @@ def write_dicom_series(
         dataset.SpacingBetweenSlices = format_number_as_ds(float(spacing[2]))
         dataset.RescaleSlope = slope
         dataset.RescaleIntercept = intercept
+        if modality == "PT":
+            _add_pet_image_attributes(dataset, pet_units, k + 1)
         path = folder / f"slice_{k + 1:04d}.dcm"
         dataset.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def _add_pet_image_attributes(dataset: Dataset, units: str, index: int) -> None:
+    # The PET Image module's own attributes, so that readers (and a radiologist
+    # reading the header) know what the values are; a derived image, so no
+    # decay correction or acquisition times are claimed.
+    dataset.SeriesType = ["STATIC", "IMAGE"]
+    dataset.Units = units
+    dataset.CountsSource = "EMISSION"
+    dataset.DecayCorrection = "NONE"
+    dataset.ImageIndex = index
 
 
 def _quantise(array: np.ndarray) -> tuple[np.ndarray, str, str]:
