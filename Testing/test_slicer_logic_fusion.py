@@ -9,6 +9,7 @@ NetworkCache, so the saliency engine plans the test network once.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +224,19 @@ def test_stale_cursor_positions_are_skipped_not_queued(finished):
     assert logic.skipped_positions - skipped == 9
     assert logic.readout().col == 19
     assert logic.step().kind == "idle"
+
+
+def test_the_logic_times_the_jacobian_apart_from_the_whole_update(finished):
+    logic, _ = finished
+    started = time.perf_counter()
+    assert logic.set_principal_pixel(1, 11, 13)
+    whole = time.perf_counter() - started
+    # What a host shows as the Jacobian's time is the Jacobian's alone: less than the whole update
+    # (which also writes the layers and the scatterplot), and renewed for every new pixel.
+    assert 0 < logic.last_jacobian_seconds < whole
+    first = logic.last_jacobian_seconds
+    assert logic.set_principal_pixel(1, 12, 13)
+    assert logic.last_jacobian_seconds != first
 
 
 def test_switching_method_keeps_the_pixel_and_each_methods_slices(finished):

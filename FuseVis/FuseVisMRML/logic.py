@@ -135,6 +135,8 @@ class FuseVisLogic:
         self._readout: PixelReadout | None = None
         self._principal: tuple[str, int, int, int] | None = None
         self._last_jacobian_at_pixel = (0.0, 0.0)
+        # Seconds the newest principal pixel's Jacobian images took, of the whole update (None before the first).
+        self.last_jacobian_seconds: float | None = None
         # The newest error from a parameter change made through the node (e.g. a GUI), and a hook for it.
         self.last_error: str | None = None
         self.error_listener: Callable[[str], None] | None = None
@@ -634,7 +636,9 @@ class FuseVisLogic:
             return False
         prepared = self._prepared
         params = self.parameters
+        started = time.perf_counter()
         j_mri, j_pet = prepared.engine.jacobian(method, slice_index, row, col)
+        self.last_jacobian_seconds = time.perf_counter() - started
         # Both layers share one window, so their colours compare.
         magnitude = max(float(np.abs(j_mri).max()), float(np.abs(j_pet).max()))
         with _batch_modify(params.node):
