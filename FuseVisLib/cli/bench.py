@@ -118,8 +118,7 @@ def describe(name: str, figures: dict) -> list[str]:
         if figure not in goals:
             return ""
         verdict = goals[figure]
-        relation = "<" if figure == "peak_rss_mb" else "<="
-        return f"goal {relation} {verdict['goal']:g}{unit}: {'met' if verdict['met'] else 'MISSED'}"
+        return f"goal {verdict['relation']} {verdict['goal']:g}{unit}: {'met' if verdict['met'] else 'MISSED'}"
 
     errors, float64, speed = figures["max_abs_error"], figures["max_abs_error_float64"], figures["machine_speed"]
     probe_cost = figures["guidance_probe_cost"]
