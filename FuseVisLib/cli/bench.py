@@ -2,7 +2,8 @@
 
 Each method runs in a fresh process (so its peak memory is its own) on one
 slice pair: a real one from the AANLIB folder if present, else the built-in
-demo slice. All figures of a method come from the same run.
+demo slice. All figures of a method come from the same run; at 256x256 on
+the CPU they are judged against the goals (:mod:`FuseVisLib.saliency.bench_goals`).
 """
 import os
 from pathlib import Path
@@ -11,7 +12,7 @@ DEFAULT_DATA = Path(os.environ.get("FUSEVIS_AANLIB", Path(__file__).resolve().pa
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="benchmark Jacobian and guidance images against the per-pixel method")
+    parser = subparsers.add_parser("bench", help="benchmark Jacobian and guidance images against the per-pixel method, and judge the goals")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--size", type=int, default=256, help="side of the square slice (px); real slices are resampled")
     parser.add_argument("--methods", nargs="+", help="default: every registered method")
