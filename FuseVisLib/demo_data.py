@@ -220,6 +220,8 @@ def _write_dicom_pair(demo: DemoVolumes, out_dir: Path, misalign: bool) -> tuple
     from .volume_io import write_dicom_series
 
     folders = out_dir / "mri", out_dir / "pet"
+    # write_dicom_series refuses a folder with files too, but only when it gets there: check both
+    # first, so that a refused run leaves no MRI series without its PET.
     for folder in folders:
         if folder.exists() and any(folder.iterdir()):
             raise FuseVisError(f"{folder} already holds files; write the DICOM demo into a new --out folder, or empty that one")

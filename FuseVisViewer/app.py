@@ -149,7 +149,6 @@ class FuseVisViewerApp(TrameApp):
         self._slices = 1
         self._loading = False
         self._cancel_load: threading.Event | None = None
-        self._last_jacobian_ms = 0.0  # the Jacobian images alone
         self._last_update_ms = 0.0  # everything the server did for the newest mouse position
         self._pixels_chosen = 0
         self._shown_counts: tuple | None = None
@@ -468,7 +467,6 @@ class FuseVisViewerApp(TrameApp):
             return
         if seconds is not None:
             self._last_update_ms = seconds * 1000
-            self._last_jacobian_ms = (self.logic.last_jacobian_seconds or 0.0) * 1000
             self._pixels_chosen += 1
         params = self.logic.parameters
         side = params.neighbourhoodSize
@@ -492,7 +490,7 @@ class FuseVisViewerApp(TrameApp):
             self.state.fv_readout_seq = self._pixels_chosen
             self.state.fv_scatter = data_url(png)
             self.state.fv_rate = (
-                f"{self.host.updates_per_second:.0f} updates/s · Jacobian {self._last_jacobian_ms:.1f} ms "
+                f"{self.host.updates_per_second:.0f} updates/s · Jacobian {(self.logic.last_jacobian_seconds or 0.0) * 1000:.1f} ms "
                 f"(whole update {self._last_update_ms:.0f} ms) · "
                 f"{self.cursor.skipped} stale positions skipped"
             )

@@ -33,7 +33,7 @@ def judged(method: str, figures: dict, size: int, device: str) -> dict[str, dict
         value = figures[figure]
         if isinstance(value, dict):
             value = max(value.values())
-        relation = "<" if figure in STRICTLY_BELOW else "<="
-        met = value < goal if figure in STRICTLY_BELOW else value <= goal
-        verdicts[figure] = {"value": value, "relation": relation, "goal": goal, "met": bool(met)}
+        strictly = figure in STRICTLY_BELOW
+        met = value < goal if strictly else value <= goal
+        verdicts[figure] = {"value": value, "relation": "<" if strictly else "<=", "goal": goal, "met": bool(met)}
     return verdicts

@@ -29,7 +29,7 @@ class TensorLayout:
             (None if module is model else module, module._parameters, module._buffers, module._modules) for module in all_modules(model)
         ]
         # Held, so that no entry's id can be reused by a new object while this layout is in use.
-        self._entries = [value for _, *dicts in self._holders for held in dicts for value in held.values()]
+        self._entries = self._entries_now()
         self._entry_ids = [id(value) for value in self._entries]
         self.tensors = [value for _, parameters, buffers, _ in self._holders for held in (parameters, buffers) for value in held.values() if value is not None]
 
@@ -39,7 +39,11 @@ class TensorLayout:
             module = model if module is None else module
             if module._parameters is not parameters or module._buffers is not buffers or module._modules is not children:
                 return False
-        return [id(value) for _, *dicts in self._holders for held in dicts for value in held.values()] == self._entry_ids
+        return [id(value) for value in self._entries_now()] == self._entry_ids
+
+    def _entries_now(self) -> list:
+        """Everything the recorded dicts hold now (parameters, buffers, submodules, Nones), in order."""
+        return [value for _, *dicts in self._holders for held in dicts for value in held.values()]
 
     def contents(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The tensors' version counters (bumped by in-place changes) and data pointers (changed by moves)."""
