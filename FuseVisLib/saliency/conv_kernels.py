@@ -55,6 +55,7 @@ class ConvKernels:
     channels_last_weights: dict[int, torch.Tensor]  # the same kernels channels-last, for the forward pass (oneDNN)
     biases: dict[int, torch.Tensor | None]  # convolution step -> its bias (BatchNorm folded in)
     groups: dict[int, int]  # convolution step -> its groups
+    dilations: dict[int, tuple[int, int]]  # convolution step -> its dilation (rows, columns)
     folded_affines: set[int]  # affine steps folded into the convolution before them: values and cotangents pass through
     precise: set[int]  # convolution steps reading the inputs directly: float64 in reverse
     # convolution step -> (kh, kw) as plain ints: read off a kernel inside a traced pass, they would be
@@ -63,28 +64,29 @@ class ConvKernels:
 
     def transposed_convolution(self, step: int, groups: int, cotangent: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
         """The reverse pass of convolution ``step`` on windows, widened by ``padding`` minus the kernel radius."""
+        dilation = self.dilations[step]
         if step in self.precise:
-            return F.conv2d(cotangent.double(), self.kernels[step], padding=padding, groups=groups).to(cotangent.dtype)
-        return F.conv2d(cotangent, self.kernels[step], padding=padding, groups=groups)
+            return F.conv2d(cotangent.double(), self.kernels[step], padding=padding, dilation=dilation, groups=groups).to(cotangent.dtype)
+        return F.conv2d(cotangent, self.kernels[step], padding=padding, dilation=dilation, groups=groups)
 
     def scattered(self, step: int, cotangent: torch.Tensor) -> torch.Tensor:
         """The reverse pass of convolution ``step`` on a rectangle, over the rectangle widened by the kernel radius."""
-        weight, groups = self.weights[step], self.groups[step]
+        weight, groups, dilation = self.weights[step], self.groups[step], self.dilations[step]
         precise = step in self.precise
         value = cotangent.double() if precise else cotangent
         if groups == 1 and value.device.type == "cpu" and (precise or value.shape[-2] * value.shape[-1] == 1):
-            result = torch._C._nn.slow_conv_transpose2d(value, weight, self.kernel_sizes[step])
+            result = torch._C._nn.slow_conv_transpose2d(value, weight, self.kernel_sizes[step], dilation=dilation)
         else:
             # Channels-last is what makes ATen hand a transposed convolution to oneDNN.
-            result = F.conv_transpose2d(in_layout(value, torch.channels_last), weight, groups=groups)
+            result = F.conv_transpose2d(in_layout(value, torch.channels_last), weight, groups=groups, dilation=dilation)
         return result.to(cotangent.dtype) if precise else result
 
     def valid(self, step: int, value: torch.Tensor) -> torch.Tensor:
         """Convolution ``step`` without padding: ``value`` already holds the border's zeros."""
-        weight, bias, groups = self.forward_weights[step], self.biases[step], self.groups[step]
-        if groups == 1 and value.device.type == "cpu" and _im2col_is_faster(value, weight):
+        weight, bias, groups, dilation = self.forward_weights[step], self.biases[step], self.groups[step], self.dilations[step]
+        if groups == 1 and dilation == (1, 1) and value.device.type == "cpu" and _im2col_is_faster(value, weight):
             return torch.ops.aten._slow_conv2d_forward(in_layout(value, torch.contiguous_format), weight, self.kernel_sizes[step], bias, (1, 1), (0, 0))
-        return F.conv2d(in_layout(value, torch.channels_last), self.channels_last_weights[step], bias, groups=groups)
+        return F.conv2d(in_layout(value, torch.channels_last), self.channels_last_weights[step], bias, dilation=dilation, groups=groups)
 
 
 def in_layout(value: torch.Tensor, layout: torch.memory_format) -> torch.Tensor:
@@ -109,7 +111,7 @@ IM2COL_MULTIPLY_ADDS = 3_000_000
 
 def prepare_conv_kernels(graph: LocalGraph) -> ConvKernels:
     weights: dict[int, torch.Tensor] = {}
-    forward_weights, biases, groups = {}, {}, {}
+    forward_weights, biases, groups, dilations = {}, {}, {}, {}
     folded: set[int] = set()
     for index, step in enumerate(graph.steps):
         if isinstance(step, Conv):
@@ -118,6 +120,7 @@ def prepare_conv_kernels(graph: LocalGraph) -> ConvKernels:
             forward_weights[index] = weight
             biases[index] = None if step.module.bias is None else step.module.bias.detach()
             groups[index] = step.module.groups
+            dilations[index] = tuple(int(d) for d in step.module.dilation)
     for index, step in enumerate(graph.steps):
         if isinstance(step, Affine) and step.channel_scale is not None:
             source = step.sources[0]
@@ -145,7 +148,7 @@ def prepare_conv_kernels(graph: LocalGraph) -> ConvKernels:
         for index, weight in forward_weights.items()
     }
     kernel_sizes = {index: (int(weight.shape[2]), int(weight.shape[3])) for index, weight in forward_weights.items()}
-    return ConvKernels(kernels, weights, forward_weights, channels_last, biases, groups, folded, precise, kernel_sizes)
+    return ConvKernels(kernels, weights, forward_weights, channels_last, biases, groups, dilations, folded, precise, kernel_sizes)
 
 
 def _transposed_kernel(weight: torch.Tensor, groups: int) -> torch.Tensor:

@@ -5,7 +5,8 @@ The fast saliency paths need to know, for every intermediate tensor, how far
 the network's ``forward(mri, pet)`` into a small vocabulary:
 
 - ``Source``: the MRI or PET input;
-- ``Conv``: a stride-1, undilated, zero-padded "same" convolution (reach = kernel radius);
+- ``Conv``: a stride-1 convolution that keeps the image size (reach: :mod:`conv_reach`),
+  with a padding step before it folded in;
 - ``Affine``: a per-channel or scalar affine map (eval-mode BatchNorm, ``x / 3``, ``x * 0.5``);
 - ``Pointwise``: an elementwise nonlinearity (ReLU, LeakyReLU, tanh, ...);
 - ``Combine``: ``a + b`` or ``a - b`` of two tensors;
@@ -13,8 +14,10 @@ the network's ``forward(mri, pet)`` into a small vocabulary:
 - ``Output``.
 
 A network using anything else (global pooling, products of two tensors,
-strided or reflection-padded convolutions, ...) raises :class:`NotLocal`,
-and the saliency engine takes a generic exact path instead.
+strided or circularly padded convolutions, ...) raises :class:`NotLocal`,
+and the saliency engine takes a generic exact path instead. A graph whose
+convolutions the rectangle passes cannot all run (reflection padding, say)
+still gives the receptive radius (:attr:`LocalGraph.off_rectangles`).
 """
 from __future__ import annotations
 
@@ -28,12 +31,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-
-class NotLocal(Exception):
-    """The network is not made only of the local operations this module understands."""
-
-
-Reach = tuple[int, int]  # (rows, columns)
+from .conv_reach import PAD_MODULES, ExplicitPadding, NotLocal, Reach, conv_reach, function_padding, module_padding
 
 
 @dataclass(eq=False)
@@ -50,6 +48,7 @@ class Source(Step):
 @dataclass(eq=False)
 class Conv(Step):
     module: nn.Conv2d | None = None
+    off_rectangles: str | None = None  # why the rectangle passes cannot run it; None: they can
 
 
 @dataclass(eq=False)
@@ -240,6 +239,11 @@ class LocalGraph:
                 needs.append(any(needs[s] for s in step.sources))
         return needs
 
+    @property
+    def off_rectangles(self) -> str | None:
+        """Why the cone's rectangle passes cannot run this network (None: they can); its reach holds either way."""
+        return next((step.off_rectangles for step in self.steps if isinstance(step, Conv) and step.off_rectangles), None)
+
     def input_radii(self) -> dict[str, int | None]:
         """Receptive radius (Chebyshev, px) of the output with respect to each input, from the architecture."""
         radii = {}
@@ -266,22 +270,6 @@ def apply_step(step: Step, inputs: list[torch.Tensor], sources: tuple[torch.Tens
     raise TypeError(step)
 
 
-def _conv_reach(conv: nn.Conv2d) -> Reach:
-    kernel = conv.kernel_size
-    padding = conv.padding
-    if padding == "same":
-        padding = tuple(k // 2 for k in kernel)
-    if (
-        conv.stride != (1, 1)
-        or conv.dilation != (1, 1)
-        or conv.padding_mode != "zeros"
-        or any(k % 2 == 0 for k in kernel)
-        or tuple(padding) != tuple(k // 2 for k in kernel)
-    ):
-        raise NotLocal(f"convolution {conv} is not a stride-1 zero-padded 'same' convolution with an odd kernel")
-    return (kernel[0] // 2, kernel[1] // 2)
-
-
 def _batch_norm_step(bn: nn.BatchNorm2d, source: int) -> Affine:
     if bn.running_mean is None or bn.running_var is None:
         raise NotLocal(f"{bn} has no running statistics, so it normalises over the image (a global operation)")
@@ -306,9 +294,10 @@ def _is_pointwise_module(module: nn.Module) -> bool:
     return isinstance(module, _POINTWISE_MODULES)
 
 
-def _module_step(module: nn.Module, source: int) -> Step:
+def _module_step(module: nn.Module, source: int, padding: ExplicitPadding | None = None) -> Step:
     if isinstance(module, nn.Conv2d):
-        return Conv(sources=(source,), reach=_conv_reach(module), module=module)
+        geometry = conv_reach(module, padding)
+        return Conv(sources=(source,), reach=geometry.reach, module=module, off_rectangles=geometry.off_rectangles)
     if isinstance(module, nn.BatchNorm2d):
         return _batch_norm_step(module, source)
     if _is_pointwise_module(module):
@@ -357,6 +346,14 @@ def trace(model: nn.Module) -> LocalGraph:
             raise NotLocal(f"argument {argument!r} is not an image tensor of the network")
         return index_of[argument]
 
+    paddings: dict[torch.fx.Node, tuple[int, ExplicitPadding]] = {}  # padding steps, folded into the convolution after them
+
+    def padding_step(node: torch.fx.Node, padding: ExplicitPadding) -> None:
+        for user in node.users:
+            if user.op != "call_module" or not isinstance(model.get_submodule(user.target), nn.Conv2d):
+                raise NotLocal(f"padding {node.target} is not read by convolutions alone")
+        paddings[node] = (source_of(node.args[0]), padding)
+
     placeholders = 0
     for node in graph.nodes:
         if node.op == "placeholder":
@@ -367,7 +364,18 @@ def trace(model: nn.Module) -> LocalGraph:
         elif node.op == "call_module":
             if len(node.args) != 1 or node.kwargs:
                 raise NotLocal(f"module call {node.target} has extra arguments")
-            add(node, _module_step(model.get_submodule(node.target), source_of(node.args[0])))
+            module = model.get_submodule(node.target)
+            if isinstance(module, PAD_MODULES):
+                padding_step(node, module_padding(module))
+            elif node.args[0] in paddings:
+                source, padding = paddings[node.args[0]]
+                add(node, _module_step(module, source, padding))
+            else:
+                add(node, _module_step(module, source_of(node.args[0])))
+        elif node.op == "call_function" and node.target is F.pad:
+            amounts = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
+            mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+            padding_step(node, function_padding(amounts, mode))
         elif node.op == "call_function":
             add(node, _function_step(node, source_of))
         elif node.op == "call_method":

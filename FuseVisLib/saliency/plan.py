@@ -105,8 +105,17 @@ def _make_plan(model: nn.Module, declared: DeclaredRadius) -> SaliencyPlan:
     if not declared.declared and graph is not None:
         traced = {name: r if r is not None else 0 for name, r in graph.input_radii().items()}
         declared = DeclaredRadius(traced, "the traced architecture (the model declares none)")
+    if graph is not None and graph.off_rectangles:  # local, radius known, but only the generic paths run it
+        graph, trace_note = None, f"the cone's rectangle passes cannot run it ({graph.off_rectangles})"
     if declared.per_input is None:
-        plan = SaliencyPlan(declared, graph, WHOLE_IMAGE, PER_PIXEL, f"no finite receptive radius ({declared.source})")
+        if declared.declared:
+            reason = f"no finite receptive radius ({declared.source})"
+        else:
+            reason = (
+                f"no finite receptive radius known: {declared.source} and {trace_note}; if the network is local "
+                "after all, declare its radius (model.receptive_radius = r, or radius=r) for the faster exact paths"
+            )
+        plan = SaliencyPlan(declared, graph, WHOLE_IMAGE, PER_PIXEL, reason)
         log.info("saliency for %s: %s", type(model).__name__, plan.reason)
         return plan
     if graph is not None:
