@@ -37,8 +37,9 @@ class FusionMethod:
     name: str
     build: Callable[[], nn.Module]
     # Largest distance (px, Chebyshev) at which an input pixel can change an
-    # output pixel; None for networks with global operations.
-    receptive_radius: int | None
+    # output pixel; None for networks with global operations; RADIUS_FROM_ARCHITECTURE
+    # to let the saliency engine read it off the layers.
+    receptive_radius: int | None | str
     weights_file: Path | None = None
     training: TrainingRecipe | None = None
     description: str = ""
@@ -54,13 +55,15 @@ class FusionMethod:
 
 _METHODS: dict[str, FusionMethod] = {}
 
+RADIUS_FROM_ARCHITECTURE = "auto"
+
 METHOD_NAMES = ("WeightedAveraging", "FunFuseAn", "MaskNet", "DeepFuse", "DeepPedestrian")
 
 
 def register_method(
     name: str,
     build: Callable[[], nn.Module] | nn.Module,
-    receptive_radius: int | None,
+    receptive_radius: int | None | str = RADIUS_FROM_ARCHITECTURE,
     weights_file: str | Path | None = None,
     *,
     training: TrainingRecipe | None = None,
@@ -71,20 +74,24 @@ def register_method(
 
     ``receptive_radius`` is the radius in pixels of the network's receptive
     field (None if it has global operations: saliency then uses the exact
-    per-pixel path). ``weights_file`` is a safetensors file, or None for a
-    module that needs no weights or already holds them.
+    per-pixel path); by default (``"auto"``) the saliency engine reads it off
+    the network's layers. Either way it is checked against the network once.
+    ``weights_file`` is a safetensors file, or None for a module that needs no
+    weights or already holds them.
     """
     if name in _METHODS and not replace:
         raise FuseVisError(f"a method named {name!r} is already registered; pick another name or pass replace=True")
-    if receptive_radius is not None and (int(receptive_radius) != receptive_radius or receptive_radius < 0):
-        raise FuseVisError(f"receptive_radius must be a non-negative integer or None, got {receptive_radius!r}")
+    if receptive_radius is not None and receptive_radius != RADIUS_FROM_ARCHITECTURE and (
+        isinstance(receptive_radius, (bool, str)) or int(receptive_radius) != receptive_radius or receptive_radius < 0
+    ):
+        raise FuseVisError(f"receptive_radius must be a non-negative integer, None or {RADIUS_FROM_ARCHITECTURE!r}, got {receptive_radius!r}")
     if isinstance(build, nn.Module):
         module = build
         build = lambda: module  # noqa: E731 - a ready module is its own factory
     method = FusionMethod(
         name=name,
         build=build,
-        receptive_radius=None if receptive_radius is None else int(receptive_radius),
+        receptive_radius=receptive_radius if receptive_radius in (None, RADIUS_FROM_ARCHITECTURE) else int(receptive_radius),
         weights_file=Path(weights_file) if weights_file is not None else None,
         training=training,
         description=description,
@@ -112,7 +119,8 @@ def load_method(name: str, device: str | torch.device | None = None, weights_fil
     if source is not None:
         module.load_state_dict(load_weights(source, module))
     module.fusevis_method = method.name
-    module.receptive_radius = method.receptive_radius
+    if method.receptive_radius != RADIUS_FROM_ARCHITECTURE:
+        module.receptive_radius = method.receptive_radius
     return module.to(pick_device(device)).eval()
 
 

@@ -172,3 +172,30 @@ def test_non_local_user_networks_say_why_and_how_to_get_the_fast_paths(network, 
     (exact,) = per_pixel_gradients(model, images, [(0, 9)])
     for modality in range(2):
         np.testing.assert_allclose(jacobians[modality], exact[modality].numpy(), rtol=0, atol=TOLERANCE)
+
+
+def test_a_registered_network_without_a_radius_gets_the_one_its_layers_have(rng):
+    import FuseVisLib
+    from FuseVisLib.cli.methods import describe_methods
+
+    FuseVisLib.register_method("TestReflectionPadded", ReflectionPadded, replace=True)
+    model = FuseVisLib.load_method("TestReflectionPadded", "cpu")
+    assert not hasattr(model, "receptive_radius")
+    assert {"name": "TestReflectionPadded", "receptive_radius": "auto"}.items() <= next(
+        entry for entry in describe_methods() if entry["name"] == "TestReflectionPadded"
+    ).items()
+    mri, pet = rng.random((12, 14), dtype=np.float32), rng.random((12, 14), dtype=np.float32)
+    jacobians = jacobian_images(model, mri, pet, 11, 0)
+    assert jacobians.path == "crop" and jacobians.radius == 3
+    assert "from the traced architecture" in jacobians.reason
+    (exact,) = per_pixel_gradients(model, prepare_images(model, mri, pet), [(11, 0)])
+    for modality in range(2):
+        np.testing.assert_allclose(jacobians[modality], exact[modality].numpy(), rtol=0, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("radius", [-1, 2.5, "big", True])
+def test_a_registered_radius_must_be_a_count_none_or_auto(radius):
+    import FuseVisLib
+
+    with pytest.raises(FuseVisLib.FuseVisError, match="non-negative integer, None or 'auto'"):
+        FuseVisLib.register_method("TestBadRadius", ReflectionPadded, receptive_radius=radius)

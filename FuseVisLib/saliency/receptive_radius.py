@@ -45,14 +45,18 @@ def _non_negative_int(value, source: str) -> int:
 
 
 def declared_radius(model: nn.Module, radius=AUTO) -> DeclaredRadius:
-    """``radius`` if given, else ``model.receptive_radius``, else the registry entry named by ``model.fusevis_method``."""
+    """``radius`` if given, else ``model.receptive_radius``, else the registry entry named by ``model.fusevis_method``
+    (which may leave it to the architecture)."""
     if radius != AUTO:
         return parse_radius(radius, "the radius argument")
     if hasattr(model, "receptive_radius"):
         return parse_radius(model.receptive_radius, f"{type(model).__name__}.receptive_radius")
     method = getattr(model, "fusevis_method", None)
     if method is not None:
-        from ..registry import get_method
+        from ..registry import RADIUS_FROM_ARCHITECTURE, get_method
 
-        return parse_radius(get_method(method).receptive_radius, f"the registry entry {method!r}")
+        registered = get_method(method).receptive_radius
+        if registered == RADIUS_FROM_ARCHITECTURE:
+            return DeclaredRadius(None, f"the registry entry {method!r} leaves the radius to the architecture", declared=False)
+        return parse_radius(registered, f"the registry entry {method!r}")
     return DeclaredRadius(None, f"{type(model).__name__} declares no receptive radius", declared=False)
