@@ -30,7 +30,7 @@ class AddsTheImageMean(torch.nn.Module):
 
 
 class ProductOfInputs(torch.nn.Module):
-    """Local (radius 1) but not traceable into local operations: a product of two image tensors (and a reflection-padded convolution)."""
+    """Local (radius 1) but beyond the cone's rectangle passes: a reflection-padded convolution and a product of two feature maps."""
 
     receptive_radius = 1
 
@@ -125,12 +125,12 @@ def test_cancelling_the_fast_guidance(rng):
     assert len(calls) == 2
 
 
-def test_untraceable_local_network_uses_crop_and_lattice_and_is_exact(rng):
+def test_local_network_beyond_the_rectangle_passes_uses_crop_and_lattice_and_is_exact(rng):
     torch.manual_seed(0)
     model = ProductOfInputs().eval()
     mri, pet = _pair(rng)
     guidance = guidance_images(model, mri, pet)
-    assert guidance.path == "lattice" and "generic paths because mul of two image tensors" in guidance.reason
+    assert guidance.path == "lattice" and "generic paths because the cone's rectangle passes cannot run it" in guidance.reason
     images = prepare_images(model, mri, pet)
     with evaluation_mode(model):
         reference = per_pixel_guidance(model, images)

@@ -78,11 +78,32 @@ class EvenKernel(nn.Module):
         return self.out(torch.relu(self.first(torch.cat((mri, pet), dim=1))))
 
 
+class AttentionFused(nn.Module):
+    """DenseFuse's L1-norm fusion strategy between a shared encoder and a decoder:
+    each modality's weight is its features' L1 norm over channels, box-filtered (a stride-1 average
+    pooling) and divided by the sum of both; radius 1 (encoder) + 1 (box filter) + 1 (decoder) = 3."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encode = nn.Conv2d(1, 6, 3, padding=1)
+        self.box = nn.AvgPool2d(3, stride=1, padding=1)
+        self.decode = nn.Conv2d(6, 1, 3, padding=1)
+
+    def forward(self, mri, pet):
+        mri_features, pet_features = torch.relu(self.encode(mri)), torch.relu(self.encode(pet))
+        mri_activity = self.box(mri_features.abs().sum(dim=1, keepdim=True))
+        pet_activity = self.box(torch.sum(pet_features.abs(), dim=1, keepdim=True))
+        total = mri_activity + pet_activity + 1e-3
+        fused = mri_features * (mri_activity / total) + pet_features * (pet_activity / total)
+        return torch.sigmoid(self.decode(torch.maximum(fused, 0.5 * mri_features)))
+
+
 CASES = [
     (ReflectionPadded, {"mri": 3, "pet": 3}, "crop", "reflect padding step"),
     (PaddedByFunction, {"mri": 2, "pet": 3}, "crop", "reflect padding step"),
     (Dilated, {"mri": 9, "pet": 9}, "cone", None),
     (EvenKernel, {"mri": 3, "pet": 3}, "crop", "pads one side more than the other"),
+    (AttentionFused, {"mri": 3, "pet": 3}, "crop", "the rectangle passes do not run sum over channels"),
 ]
 
 
@@ -151,14 +172,35 @@ class PaddingReadTwice(nn.Module):
         return self.conv(padded) + padded[..., 1:-1, 1:-1] + pet
 
 
+class StridedPooling(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, 3, padding=1)
+
+    def forward(self, mri, pet):
+        return F.interpolate(F.max_pool2d(self.conv(torch.cat((mri, pet), dim=1)), 2), scale_factor=2.0)
+
+
+class MeanOverTheImage(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, 3, padding=1)
+
+    def forward(self, mri, pet):
+        features = self.conv(torch.cat((mri, pet), dim=1))
+        return features - features.mean(dim=(2, 3), keepdim=True)
+
+
 @pytest.mark.parametrize(
     "network, problem",
     [
         (CircularlyPadded, "pads circularly: a pixel at one edge reads the opposite edge"),
         (Strided, "has a stride"),
         (PaddingReadTwice, "is not read by convolutions alone"),
+        (StridedPooling, "changes the image size"),
+        (MeanOverTheImage, "over anything but the channels"),
     ],
-    ids=["circular", "strided", "padding-read-twice"],
+    ids=["circular", "strided", "padding-read-twice", "strided-pooling", "mean-over-the-image"],
 )
 def test_non_local_user_networks_say_why_and_how_to_get_the_fast_paths(network, problem, rng):
     torch.manual_seed(3)

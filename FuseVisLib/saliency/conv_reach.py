@@ -99,3 +99,14 @@ def conv_reach(conv: nn.Conv2d, before: ExplicitPadding | None = None) -> ConvRe
     else:
         why = None
     return ConvReach(reach, why)
+
+
+def pooling_reach(kernel, stride, padding, dilation, name: str) -> Reach:
+    """The reach of a pooling that keeps the image size (stride 1, padding kernel // 2, odd kernel)."""
+    pair = lambda value: tuple(value) if isinstance(value, (tuple, list)) else (value, value)  # noqa: E731
+    kernel, padding, dilation = pair(kernel), pair(padding), pair(dilation)
+    stride = kernel if stride is None or stride == [] else pair(stride)  # torch's default stride is the kernel
+    spans = [d * (k - 1) for d, k in zip(dilation, kernel)]
+    if stride != (1, 1) or any(2 * p != span for p, span in zip(padding, spans)):
+        raise NotLocal(f"{name} with kernel {kernel}, stride {stride}, padding {padding} changes the image size")
+    return (padding[0], padding[1])

@@ -11,13 +11,16 @@ the network's ``forward(mri, pet)`` into a small vocabulary:
 - ``Pointwise``: an elementwise nonlinearity (ReLU, LeakyReLU, tanh, ...);
 - ``Combine``: ``a + b`` or ``a - b`` of two tensors;
 - ``Concat``: concatenation along channels;
-- ``Output``.
+- ``Output``;
+- ``LocalOnly``: a local operation only the generic paths run (products of two
+  feature maps, sums over channels, stride-1 pooling): it counts towards the radius.
 
-A network using anything else (global pooling, products of two tensors,
-strided or circularly padded convolutions, ...) raises :class:`NotLocal`,
+A network using anything else (global pooling, strided or circularly padded
+convolutions, ...) raises :class:`NotLocal`,
 and the saliency engine takes a generic exact path instead. A graph whose
 convolutions the rectangle passes cannot all run (reflection padding, say)
-still gives the receptive radius (:attr:`LocalGraph.off_rectangles`).
+or with a ``LocalOnly`` step still gives the receptive radius
+(:attr:`LocalGraph.off_rectangles`).
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from .conv_reach import PAD_MODULES, ExplicitPadding, NotLocal, Reach, conv_reach, function_padding, module_padding
+from .conv_reach import PAD_MODULES, ExplicitPadding, NotLocal, Reach, conv_reach, function_padding, module_padding, pooling_reach
 
 
 @dataclass(eq=False)
@@ -101,6 +104,15 @@ class Output(Step):
     pass
 
 
+@dataclass(eq=False)
+class LocalOnly(Step):
+    """A local operation the rectangle passes cannot run (a product of two feature maps, a stride-1
+    pooling, a sum over channels): it adds its reach to the radius, and the network takes the crop
+    and lattice paths."""
+
+    what: str = ""
+
+
 _aten = torch.ops.aten
 _RELU = PointwiseBackward(lambda g, y: _aten.threshold_backward(g, y, 0))
 _TANH = PointwiseBackward(_aten.tanh_backward)
@@ -150,6 +162,9 @@ _POINTWISE_FUNCTIONS = {
 }
 _POINTWISE_METHODS = {"tanh", "sigmoid", "relu", "exp", "abs", "square"}
 _SCALAR_AFFINE = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul, torch.div}
+_ELEMENTWISE_PAIRS = {torch.maximum, torch.minimum, torch.max, torch.min}
+# method name -> the same reduction as a function; over channels only, which keeps them per pixel
+_CHANNEL_REDUCTIONS = {"sum": torch.sum, "mean": torch.mean, "amax": torch.amax, "amin": torch.amin}
 
 
 @dataclass(eq=False)
@@ -242,7 +257,12 @@ class LocalGraph:
     @property
     def off_rectangles(self) -> str | None:
         """Why the cone's rectangle passes cannot run this network (None: they can); its reach holds either way."""
-        return next((step.off_rectangles for step in self.steps if isinstance(step, Conv) and step.off_rectangles), None)
+        for step in self.steps:
+            if isinstance(step, Conv) and step.off_rectangles:
+                return step.off_rectangles
+            if isinstance(step, LocalOnly):
+                return f"the rectangle passes do not run {step.what}"
+        return None
 
     def input_radii(self) -> dict[str, int | None]:
         """Receptive radius (Chebyshev, px) of the output with respect to each input, from the architecture."""
@@ -298,6 +318,10 @@ def _module_step(module: nn.Module, source: int, padding: ExplicitPadding | None
     if isinstance(module, nn.Conv2d):
         geometry = conv_reach(module, padding)
         return Conv(sources=(source,), reach=geometry.reach, module=module, off_rectangles=geometry.off_rectangles)
+    if isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
+        dilation = getattr(module, "dilation", 1)
+        reach = pooling_reach(module.kernel_size, module.stride, module.padding, dilation, type(module).__name__)
+        return LocalOnly(sources=(source,), reach=reach, what=f"{type(module).__name__} (stride 1)")
     if isinstance(module, nn.BatchNorm2d):
         return _batch_norm_step(module, source)
     if _is_pointwise_module(module):
@@ -378,6 +402,8 @@ def trace(model: nn.Module) -> LocalGraph:
             padding_step(node, function_padding(amounts, mode))
         elif node.op == "call_function":
             add(node, _function_step(node, source_of))
+        elif node.op == "call_method" and node.target in _CHANNEL_REDUCTIONS:
+            add(node, _channel_reduction(node, source_of))
         elif node.op == "call_method":
             if node.target not in _POINTWISE_METHODS or len(node.args) != 1 or node.kwargs:
                 raise NotLocal(f"method .{node.target}() is not a local operation the saliency engine understands")
@@ -417,12 +443,34 @@ def _function_step(node: torch.fx.Node, source_of) -> Step:
                 return Combine(sources=(source_of(first), source_of(second)))
             if target in (operator.sub, torch.sub):
                 return Combine(sources=(source_of(first), source_of(second)), subtract=True)
-            raise NotLocal(f"{target.__name__} of two image tensors is not a local linear operation")
+            return LocalOnly(sources=(source_of(first), source_of(second)), what=f"{target.__name__} of two feature maps")
         if isinstance(second, (int, float)) and first_node:
             return _scalar_affine(target, True, float(second), source_of(first))
         if isinstance(first, (int, float)) and second_node:
             return _scalar_affine(target, False, float(first), source_of(second))
+    if target in _ELEMENTWISE_PAIRS and len(args) == 2 and not kwargs and all(isinstance(a, torch.fx.Node) for a in args):
+        return LocalOnly(sources=tuple(source_of(a) for a in args), what=f"{target.__name__} of two feature maps")
+    if target in _CHANNEL_REDUCTIONS.values():
+        return _channel_reduction(node, source_of)
+    if target in (F.avg_pool2d, F.max_pool2d):
+        kernel = args[1] if len(args) > 1 else kwargs.get("kernel_size")
+        stride = args[2] if len(args) > 2 else kwargs.get("stride")
+        padding = args[3] if len(args) > 3 else kwargs.get("padding", 0)
+        dilation = kwargs.get("dilation", 1) if target is F.max_pool2d else 1
+        reach = pooling_reach(kernel, stride, padding, dilation, target.__name__)
+        return LocalOnly(sources=(source_of(args[0]),), reach=reach, what=f"{target.__name__} (stride 1)")
     if target is operator.neg and len(args) == 1:
         return Affine(sources=(source_of(args[0]),), forward=operator.neg, backward=operator.neg)
     name = getattr(target, "__name__", str(target))
     raise NotLocal(f"function {name} is not a local operation the saliency engine understands")
+
+
+def _channel_reduction(node: torch.fx.Node, source_of) -> Step:
+    """``x.sum(dim=1, keepdim=True)`` and the like: per pixel, over channels."""
+    name = node.target if isinstance(node.target, str) else node.target.__name__
+    dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
+    keepdim = node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False)
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    if dims not in ((1,), (-3,)) or keepdim is not True or set(node.kwargs) - {"dim", "keepdim"}:
+        raise NotLocal(f"{name} over anything but the channels (dim=1, keepdim=True) is not local")
+    return LocalOnly(sources=(source_of(node.args[0]),), what=f"{name} over channels")
