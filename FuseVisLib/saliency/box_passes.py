@@ -53,6 +53,9 @@ Cut = tuple[int, int, int, int] | None  # rows and columns to keep of a source's
 Target = tuple[int, tuple[int, int, int, int] | None]  # (source step, zero padding into its rectangle or None)
 Mask = tuple[int, int, int, int] | None  # rows and columns of the image-mask vectors a convolution's input takes; None: unmasked
 MASKED: BorderKey = (-1, -1, -1, -1)  # the key of the masked passes every border pixel shares
+# The reverse of padding by reflection or replication: (cotangent over the padded rectangle, a tensor of the
+# unpadded shape, F.pad amounts) -> cotangent over the unpadded rectangle.
+_FOLD_BORDER = {"reflect": torch.ops.aten.reflection_pad2d_backward, "replicate": torch.ops.aten.replication_pad2d_backward}
 
 
 class _Replay:
@@ -135,7 +138,8 @@ class BoxPasses:
     def _standalone_key(self, row: int, col: int, height: int, width: int) -> tuple[BorderKey, bool]:
         """The prepared passes a standalone Jacobian of this pixel runs, and whether they are the masked ones."""
         key = border_key(self.graph, row, col, height, width)
-        masked = self.traceable and key != interior_key(self.graph)
+        # Masking to the image stands for zero padding only; other borders keep a trace per distance to them.
+        masked = self.traceable and self.graph.zero_padded and key != interior_key(self.graph)
         return (MASKED if masked else key), masked
 
     def _image_masks(self, row: int, col: int, height: int, width: int, device: torch.device) -> list[torch.Tensor]:
@@ -239,8 +243,8 @@ class BoxPasses:
             code, index = instruction[0], instruction[1]
             if code == _CONV:
                 value = _cut(values[instruction[2]], instruction[3])
-                if instruction[4] is not None:
-                    value = F.pad(value, instruction[4])
+                if instruction[4] is not None:  # the image border: the network's own padding
+                    value = F.pad(value, instruction[4]) if instruction[6] == "zeros" else F.pad(value, instruction[4], mode=instruction[6])
                 if instruction[5] is not None:
                     value = _masked(value, masks, instruction[5])
                 values[index] = valid(index, value)
@@ -286,7 +290,12 @@ class BoxPasses:
             cotangent = cotangents[index]
             cotangents[index] = None
             if code == _CONV:
-                value = _cut(scattered(index, cotangent), instruction[2])
+                value = scattered(index, cotangent)
+                if instruction[5] is None:  # zeros beyond the image border have no gradient
+                    value = _cut(value, instruction[2])
+                else:  # a reflected or replicated border hands its cotangent back to the pixels it copied
+                    border, padding = instruction[5]
+                    value = _FOLD_BORDER[border](value, _cut(value, instruction[2]), padding)
                 if instruction[4] is not None:
                     value = _masked(value, masks, instruction[4])
                 accumulate(value, instruction[3])
@@ -336,9 +345,10 @@ class BoxPasses:
                 source = step.sources[0]
                 wanted = box.widened(step.reach)
                 inside = wanted if image is None else _intersection(wanted, image)
-                instructions.append(
-                    (_CONV, index, source, _cut_of(boxes[source], inside), _padding_of(inside, wanted), self._mask_of(wanted, image))
-                )
+                instructions.append((
+                    _CONV, index, source, _cut_of(boxes[source], inside), _padding_of(inside, wanted), self._mask_of(wanted, image),
+                    step.border,
+                ))
             elif isinstance(step, Pointwise):
                 source = step.sources[0]
                 instructions.append((_POINTWISE, index, step, source, _cut_of(boxes[source], box)))
@@ -376,7 +386,9 @@ class BoxPasses:
             elif isinstance(step, Conv):
                 widened = box.widened(step.reach)
                 inside = widened if image is None else _intersection(widened, image)
-                instructions.append((_CONV, index, _cut_of(widened, inside), target(step.sources[0], inside), self._mask_of(widened, image)))
+                padding = _padding_of(inside, widened)
+                fold = None if step.border == "zeros" or padding is None else (step.border, padding)
+                instructions.append((_CONV, index, _cut_of(widened, inside), target(step.sources[0], inside), self._mask_of(widened, image), fold))
             elif isinstance(step, Pointwise):
                 instructions.append((_POINTWISE, index, target(step.sources[0], box)))
             elif isinstance(step, Affine):

@@ -1,4 +1,4 @@
-"""How far a convolution reaches, and whether the cone's rectangle passes can run it.
+"""How far a convolution reaches, and how the cone's rectangle passes treat the image border.
 
 A stride-1 convolution whose padding keeps the image size is local whatever
 its padding: an output pixel reads input pixels at most ``reach`` away, and
@@ -10,19 +10,20 @@ convolution without padding or through ``padding_mode``; with dilation the
 reach is the dilation times the kernel radius; an even kernel with
 ``padding="same"`` pads one side one pixel more.
 
-The cone's rectangle passes (:mod:`box_passes`, :mod:`window_backward`)
-compute a convolution as a valid convolution inside the image and the
-network's zero padding at its border, so they run only zero-padded
-convolutions that pad both sides alike. Every other local convolution still
-has a known receptive radius, which the generic crop and lattice paths use.
-Circular padding (a pixel at one edge reads the other edge) and strides
-(pixels computed differently by their position) are not local in this sense.
+The cone's rectangle passes (:mod:`box_passes`) compute a convolution as a
+valid convolution inside the image and pad its input only where it leaves
+the image: with zeros, by reflection or by replication, the same on both
+sides of each axis (a reflected or replicated border's reverse folds the
+cotangent back onto the pixels it copied). A nonzero constant or uneven
+padding still has a known receptive radius, which the generic crop and
+lattice paths use. Circular padding (a pixel at one edge reads the other
+edge) and strides (pixels computed differently by their position) are not
+local in this sense.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
 from torch import nn
 
 Reach = tuple[int, int]  # (rows, columns)
@@ -41,12 +42,14 @@ class ExplicitPadding:
     """A padding step before a convolution (``nn.ReflectionPad2d(1)``, ``F.pad(x, (1, 1, 1, 1), mode="reflect")``)."""
 
     amounts: Padding
-    mode: str
+    mode: str  # "constant", "reflect" or "replicate"
+    value: float = 0.0  # of a constant padding
 
 
 @dataclass(frozen=True)
 class ConvReach:
     reach: Reach
+    border: str  # how the image border is padded: "zeros", "reflect" or "replicate"
     off_rectangles: str | None  # why the rectangle passes cannot run it; None: they can
 
 
@@ -57,18 +60,20 @@ def module_padding(module: nn.Module) -> ExplicitPadding:
     elif isinstance(module, nn.ReplicationPad2d):
         mode = "replicate"
     else:
-        mode = "constant"
+        return ExplicitPadding(tuple(int(p) for p in module.padding), "constant", float(module.value))
     return ExplicitPadding(tuple(int(p) for p in module.padding), mode)
 
 
-def function_padding(amounts, mode: str = "constant") -> ExplicitPadding:
-    """The padding ``F.pad(x, amounts, mode)`` adds to an image tensor."""
+def function_padding(amounts, mode: str = "constant", value=None) -> ExplicitPadding:
+    """The padding ``F.pad(x, amounts, mode, value)`` adds to an image tensor."""
     if mode not in _PAD_MODES:
         raise NotLocal(f"F.pad with mode {mode!r} is not local (circular padding reads the opposite edge)")
     amounts = tuple(amounts)
     if len(amounts) not in (2, 4) or not all(isinstance(p, int) for p in amounts):
         raise NotLocal(f"F.pad with amounts {amounts!r} pads more than the image's rows and columns")
-    return ExplicitPadding(amounts + (0,) * (4 - len(amounts)), mode)
+    if not (value is None or isinstance(value, (int, float))):
+        raise NotLocal(f"F.pad with value {value!r} pads with something other than a number")
+    return ExplicitPadding(amounts + (0,) * (4 - len(amounts)), mode, float(value or 0.0))
 
 
 def conv_reach(conv: nn.Conv2d, before: ExplicitPadding | None = None) -> ConvReach:
@@ -90,15 +95,16 @@ def conv_reach(conv: nn.Conv2d, before: ExplicitPadding | None = None) -> ConvRe
     if any(first + second != span for (first, second), span in zip(sides, spans)):
         raise NotLocal(f"convolution {conv} changes the image size (padding {sides} for a kernel spanning {spans} px)")
     reach = (max(sides[0]), max(sides[1]))
-    if before is not None:
-        why = f"convolution {conv} reads a separate {before.mode} padding step"
-    elif conv.padding_mode != "zeros":
-        why = f"convolution {conv} pads by {conv.padding_mode}"
-    elif any(first != second for first, second in sides):
-        why = f"convolution {conv} pads one side more than the other"
-    else:
-        why = None
-    return ConvReach(reach, why)
+    if before is not None and any(own_side for axis in own for own_side in axis):
+        return ConvReach(reach, "zeros", f"convolution {conv} pads both by itself and by a separate padding step")
+    if before is not None and before.mode == "constant" and before.value != 0.0:
+        return ConvReach(reach, "zeros", f"convolution {conv} reads a padding with the constant {before.value:g}")
+    border = before.mode if before is not None and before.mode != "constant" else "zeros"
+    if before is None and conv.padding_mode != "zeros":
+        border = conv.padding_mode
+    if any(first != second for first, second in sides):
+        return ConvReach(reach, border, f"convolution {conv} pads one side more than the other")
+    return ConvReach(reach, border, None)
 
 
 def pooling_reach(kernel, stride, padding, dilation, name: str) -> Reach:

@@ -52,6 +52,8 @@ class Source(Step):
 class Conv(Step):
     module: nn.Conv2d | None = None
     off_rectangles: str | None = None  # why the rectangle passes cannot run it; None: they can
+    border: str = "zeros"  # how the image border is padded: "zeros", "reflect" or "replicate"
+    padded_by: ExplicitPadding | None = None  # a padding step before the convolution, folded into it
 
 
 @dataclass(eq=False)
@@ -255,6 +257,12 @@ class LocalGraph:
         return needs
 
     @property
+    def zero_padded(self) -> bool:
+        """Whether every convolution pads the image border with zeros (the windowed guidance and the
+        masked border passes rely on it)."""
+        return all(step.border == "zeros" for step in self.steps if isinstance(step, Conv))
+
+    @property
     def off_rectangles(self) -> str | None:
         """Why the cone's rectangle passes cannot run this network (None: they can); its reach holds either way."""
         for step in self.steps:
@@ -278,7 +286,7 @@ def apply_step(step: Step, inputs: list[torch.Tensor], sources: tuple[torch.Tens
     if isinstance(step, Source):
         return sources[step.index]
     if isinstance(step, Conv):
-        return step.module(inputs[0])
+        return step.module(inputs[0] if step.padded_by is None else padded(inputs[0], step.padded_by))
     if isinstance(step, (Affine, Pointwise)):
         return step.forward(inputs[0])
     if isinstance(step, Combine):
@@ -288,6 +296,13 @@ def apply_step(step: Step, inputs: list[torch.Tensor], sources: tuple[torch.Tens
     if isinstance(step, Output):
         return inputs[0]
     raise TypeError(step)
+
+
+def padded(value: torch.Tensor, padding: ExplicitPadding) -> torch.Tensor:
+    """``value`` with a padding step applied, as the network applies it."""
+    if padding.mode == "constant":
+        return F.pad(value, padding.amounts, value=padding.value)
+    return F.pad(value, padding.amounts, mode=padding.mode)
 
 
 def _batch_norm_step(bn: nn.BatchNorm2d, source: int) -> Affine:
@@ -317,7 +332,10 @@ def _is_pointwise_module(module: nn.Module) -> bool:
 def _module_step(module: nn.Module, source: int, padding: ExplicitPadding | None = None) -> Step:
     if isinstance(module, nn.Conv2d):
         geometry = conv_reach(module, padding)
-        return Conv(sources=(source,), reach=geometry.reach, module=module, off_rectangles=geometry.off_rectangles)
+        return Conv(
+            sources=(source,), reach=geometry.reach, module=module, off_rectangles=geometry.off_rectangles,
+            border=geometry.border, padded_by=padding,
+        )
     if isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
         dilation = getattr(module, "dilation", 1)
         reach = pooling_reach(module.kernel_size, module.stride, module.padding, dilation, type(module).__name__)
@@ -399,7 +417,8 @@ def trace(model: nn.Module) -> LocalGraph:
         elif node.op == "call_function" and node.target is F.pad:
             amounts = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
             mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
-            padding_step(node, function_padding(amounts, mode))
+            value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value")
+            padding_step(node, function_padding(amounts, mode, value))
         elif node.op == "call_function":
             add(node, _function_step(node, source_of))
         elif node.op == "call_method" and node.target in _CHANNEL_REDUCTIONS:

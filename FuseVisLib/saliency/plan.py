@@ -4,7 +4,8 @@ Paths, fastest first (all exact):
 
 - ``cone``: the network traces into local operations (:mod:`local_graph`).
   Jacobian images from the shrinking rectangles one output pixel depends on;
-  guidance images from windowed reverse passes (:mod:`window_backward`).
+  guidance images from windowed reverse passes (:mod:`window_backward`), or
+  from the lattice path below if the network pads by reflection or replication.
 - ``crop`` / ``lattice``: a finite receptive radius but an untraceable
   network. Jacobian: the network run on a crop of radius r around the
   pixel (clipped at the image border). Guidance: (r+1)^2 lattice-coloured
@@ -118,8 +119,14 @@ def _make_plan(model: nn.Module, declared: DeclaredRadius) -> SaliencyPlan:
         plan = SaliencyPlan(declared, graph, WHOLE_IMAGE, PER_PIXEL, reason)
         log.info("saliency for %s: %s", type(model).__name__, plan.reason)
         return plan
-    if graph is not None:
+    if graph is not None and graph.zero_padded:
         plan = SaliencyPlan(declared, graph, CONE, CONE, f"receptive radius {declared.per_input} px from {declared.source}; {trace_note}")
+    elif graph is not None:  # the windowed guidance reads zeros beyond the border
+        plan = SaliencyPlan(
+            declared, graph, CONE, LATTICE,
+            f"receptive radius {declared.per_input} px from {declared.source}; {trace_note}; guidance by the generic "
+            "lattice path because the network pads the image border with more than zeros",
+        )
     else:
         plan = SaliencyPlan(declared, None, CROP, LATTICE, f"receptive radius {declared.per_input} px from {declared.source}; generic paths because {trace_note}")
     device, dtype = model_device_and_dtype(model)
