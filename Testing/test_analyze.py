@@ -237,3 +237,57 @@ def test_volume_case_gives_nifti_volumes_on_the_mri_grid(demo_4mm, tmp_path):
             assert readout["value"]["pet"] == pytest.approx(float(j_pet[pixel["row"], pixel["col"]]), abs=1e-6)
             guidance_mri = nib.load(folder / "guidance_mri.nii.gz").get_fdata().transpose(2, 1, 0)
             assert guidance_mri[pixel["slice"] - 22, pixel["row"], pixel["col"]] == pytest.approx(float(j_mri[pixel["row"], pixel["col"]]), abs=1e-6)
+
+
+def _restored(path: Path, out: Path, order: tuple[int, int, int], flips: tuple[bool, bool, bool]) -> Path:
+    """The same NIfTI volume stored another way: voxel axes permuted by ``order`` and reversed where ``flips``,
+    with the affine adjusted so that every voxel keeps its place in the patient."""
+    image = nib.load(path)
+    data, affine = np.asarray(image.dataobj), image.affine.copy()
+    data, affine = np.transpose(data, order), affine[:, list(order) + [3]]
+    for axis, flip in enumerate(flips):
+        if flip:
+            data = np.flip(data, axis)
+            affine[:, 3] = affine @ np.r_[np.eye(3)[axis] * (data.shape[axis] - 1), 1]
+            affine[:, axis] = -affine[:, axis]
+    nib.save(nib.Nifti1Image(np.ascontiguousarray(data), affine), out)
+    return out
+
+
+def test_axial_pictures_are_radiological_whichever_way_the_volume_is_stored(demo_4mm, tmp_path):
+    from FuseVisLib.analysis.display import Display
+    from FuseVisLib.volume_fusion import axial_axis, axial_slices
+    from FuseVisLib.volume_io import read_volume
+
+    storages = {
+        "as built (RAS)": demo_4mm.mri,
+        "mirrored (LAS, as dcm2niix writes)": _restored(demo_4mm.mri, tmp_path / "las.nii.gz", (0, 1, 2), (True, False, False)),
+        "as DICOM (LPS)": _restored(demo_4mm.mri, tmp_path / "lps.nii.gz", (0, 1, 2), (True, True, False)),
+        "rows and columns swapped": _restored(demo_4mm.mri, tmp_path / "swapped.nii.gz", (1, 0, 2), (False, True, False)),
+    }
+    shown = {}
+    for name, path in storages.items():
+        volume = read_volume(path)
+        axis = axial_axis(volume)
+        display = Display.radiological(volume, axis)
+        axial = axial_slices(volume.array, axis)[23]
+        shown[name] = display.image(axial)
+        assert display.caption.startswith("Axial slices shown the radiological way"), name
+        row, col = np.unravel_index(np.argmax(axial), axial.shape)  # a stored pixel lands where its value is shown
+        assert shown[name][display.pixel(row, col, shown[name].shape)] == axial[row, col], name
+    reference = shown["as built (RAS)"]
+    assert reference.shape[0] > 4 and not np.allclose(reference, reference[::-1]) and not np.allclose(reference, reference[:, ::-1])
+    for name, image in shown.items():
+        np.testing.assert_array_equal(image, reference, err_msg=name)
+
+
+def test_oblique_slices_say_so_in_the_caption(demo_4mm, tmp_path):
+    from FuseVisLib.analysis.display import Display
+    from FuseVisLib.volume_fusion import axial_axis
+    from FuseVisLib.volume_io import Volume
+
+    tilt = np.radians(20.0)
+    rotation = np.array([[1, 0, 0], [0, np.cos(tilt), -np.sin(tilt)], [0, np.sin(tilt), np.cos(tilt)]])
+    volume = Volume.from_geometry(np.zeros((5, 6, 7), dtype=np.float32), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0), rotation)
+    caption = Display.radiological(volume, axial_axis(volume)).caption
+    assert caption.startswith("Oblique slices (20 degrees from axial) shown in the nearest radiological orientation")

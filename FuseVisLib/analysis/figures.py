@@ -54,13 +54,13 @@ class SheetPainter:
         pet: np.ndarray,
         results: Sequence[MethodResult],
         pixels: Sequence[PixelOfInterest],
-        volume: bool,
+        display: Display,
         half_width: int,
         gamma_jacobian: float,
         gamma_guidance: float,
     ) -> None:
         self.mri, self.pet, self.results, self.pixels = mri, pet, list(results), list(pixels)
-        self.volume, self.display, self.half_width = volume, Display(radiological=volume), half_width
+        self.volume, self.display, self.half_width = display.caption is not None, display, half_width
         self.gamma_jacobian, self.gamma_guidance = gamma_jacobian, gamma_guidance
 
     def write_all(self, folder: Path, scatter_files: dict[tuple[str, PixelOfInterest], Path]) -> dict[str, Path]:
@@ -171,8 +171,8 @@ class SheetPainter:
 
     def _title(self, title: str) -> list[str]:
         lines = [title] + [f"P{i + 1}: {pixel.describe(self.volume)}" for i, pixel in enumerate(self.pixels)]
-        if self.volume:
-            lines.append("Axial slices shown the radiological way (anterior up, patient's right on the left); coordinates are the array's.")
+        if self.display.caption:
+            lines.append(self.display.caption)
         return lines
 
 

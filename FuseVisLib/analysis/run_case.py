@@ -21,6 +21,7 @@ from ..volume_fusion import fuse_slices
 from .case_inputs import LoadedCase, load_case
 from .case_outputs import CaseWriter
 from .cases import CaseInput
+from .display import Display
 from .figures import SheetPainter
 from .method_result import MethodResult
 from .method_selection import MethodSelection
@@ -68,7 +69,7 @@ def analyze_case(
             records[result.name]["files"], scatters = writer.method(result, pixels)
             scatter_files.update({(result.name, pixel): path for pixel, path in scatters.items()})
         painter = SheetPainter(
-            loaded.mri, loaded.pet, results, pixels, loaded.is_volume, settings.neighbourhood, settings.gamma_jacobian, settings.gamma_guidance
+            loaded.mri, loaded.pet, results, pixels, _display_of(loaded), settings.neighbourhood, settings.gamma_jacobian, settings.gamma_guidance
         )
         sheets = painter.write_all(folder / "figures", scatter_files)
     summary = _summary(case, loaded, slab, pixels, records, selection, settings, clock)
@@ -190,3 +191,8 @@ def stage_seconds(clock: StageClock) -> dict[str, float]:
     """Seconds per stage, every stage of :data:`STAGES` present."""
     recorded = clock.record()
     return {**{stage: recorded.get(stage, 0.0) for stage in STAGES}, **recorded}
+
+
+def _display_of(loaded: LoadedCase) -> Display:
+    """2-D images as stored; axial slices of a volume turned the radiological way by its geometry."""
+    return Display.radiological(loaded.geometry, loaded.axis) if loaded.is_volume else Display()
