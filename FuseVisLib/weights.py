@@ -76,7 +76,18 @@ def load_weights(weights_file: str | Path, module: nn.Module) -> dict[str, torch
             f"weights file {weights_file} does not fit {type(module).__name__}: {details}; "
             "check that the file belongs to this method"
         )
+    check_finite(state, str(weights_file))
     return state
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse weights holding NaN or infinite values: every image fused with them would be NaN."""
+    broken = [key for key, tensor in state.items() if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if broken:
+        raise FuseVisError(
+            f"{source} holds NaN or infinite values in {len(broken)} tensor(s) ({', '.join(broken[:5])}); "
+            "the training that wrote it diverged or the file is damaged: retrain, or use an earlier checkpoint"
+        )
 
 
 def read_model_card(weights_file: Path | None) -> dict | None:

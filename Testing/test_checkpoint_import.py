@@ -338,6 +338,24 @@ def test_wrong_shape_is_listed_with_both_shapes(tmp_path):
         import_checkpoint(path, "FunFuseAn")
 
 
+def test_weights_with_nan_are_refused_on_import_and_on_load(tmp_path):
+    from safetensors.torch import save_file
+
+    from FuseVisLib.weights import load_weights
+
+    state = notebook_model("FunFuseAn").state_dict()
+    state["recon1.0.weight"][0, 0, 0, 0] = float("nan")
+    path = tmp_path / "diverged.pt"
+    torch.save(state, path)
+    with pytest.raises(FuseVisError, match=r"holds NaN or infinite values in 1 tensor\(s\) \(recon1\.0\.weight\); the training that wrote it diverged"):
+        import_checkpoint(path, "FunFuseAn")
+    assert not weights_written(tmp_path / "user-models")
+    written = tmp_path / "diverged.safetensors"  # written by other tools, or imported before this check existed
+    save_file({key: value.contiguous() for key, value in state.items()}, str(written))
+    with pytest.raises(FuseVisError, match="holds NaN or infinite values"):
+        load_weights(written, registry.get_method("FunFuseAn").build())
+
+
 def test_imported_methods_are_registered_when_fusevis_starts(tmp_path):
     user_models = tmp_path / "user-models"
     import_checkpoint(save_whole_model(notebook_model("DeepFuse"), tmp_path / "mine.pth"), "DeepFuse")

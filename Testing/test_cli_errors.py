@@ -51,3 +51,10 @@ def test_methods_json_lists_all_five():
     listed = {entry["name"]: entry for entry in json.loads(result.stdout)}
     assert {"WeightedAveraging", "FunFuseAn", "MaskNet", "DeepFuse", "DeepPedestrian"} <= set(listed)
     assert listed["DeepPedestrian"]["receptive_radius"] == 17 and listed["MaskNet"]["parameters"] == 754_275
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x", "meta"])
+def test_an_unknown_device_is_one_clear_line(pair_folder, device):
+    result = _fusevis("evaluate", "--data", str(pair_folder), "--methods", "WeightedAveraging", "--device", device)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"device {device!r} is not" in result.stderr and "use cpu, cuda, cuda:N or auto" in result.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import FuseVisError
 from ..imported_methods import SEPARATOR, base_method_name, register_weights_file, user_models_dir
 from ..registry import get_method
-from ..weights import read_model_card, save_weights
+from ..weights import check_finite, read_model_card, save_weights
 from .file_formats import read_checkpoint
 from .mapping import map_onto_method, networks_with_weights
 from .state_extraction import find_state_dicts
@@ -77,6 +77,7 @@ def import_checkpoint(checkpoint: str | Path, method: str, out: str | Path | Non
     except (ValueError, TypeError, AttributeError, RuntimeError) as error:
         raise FuseVisError(f"{checkpoint} is damaged ({type(error).__name__}: {error}); copy the file again from its source") from None
     fit, candidate = map_onto_method(candidates, base.name, checkpoint.name)
+    check_finite(fit.tensors, str(checkpoint))
     digest = sha256_of(checkpoint)
     _check_free(out, digest, base.name, replace)
 
