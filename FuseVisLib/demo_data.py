@@ -182,6 +182,33 @@ def simulate_demo(resolution: float = DEFAULT_RESOLUTION_MM, misalign: bool = Fa
     return DemoVolumes(mri=grid.with_array(np.round(mri * MRI_FULL_SCALE)), pet=pet, true_matrix=true_matrix, labels=labels)
 
 
+# In the header of every demo NIfTI file, so that a later run can tell its own files from a user's.
+DEMO_DESCRIPTION = "FuseVis demo, simulated from MNI152"
+
+
+def refuse_to_overwrite(out_dir: str | Path) -> None:
+    """Refuse an ``out_dir`` holding ``mri.nii.gz`` or ``pet.nii.gz`` files that an earlier demo did not write:
+    they are a user's, and :func:`build_demo` would replace them."""
+    import nibabel as nib
+
+    foreign = []
+    for name in ("mri.nii.gz", "pet.nii.gz"):
+        path = Path(out_dir) / name
+        if not path.exists():
+            continue
+        try:
+            description = bytes(nib.load(str(path)).header["descrip"]).decode("ascii", "replace")
+        except Exception:  # unreadable: certainly not ours, and not ours to replace
+            description = ""
+        if not description.startswith(DEMO_DESCRIPTION):
+            foreign.append(path.name)
+    if foreign:
+        raise FuseVisError(
+            f"{out_dir} already holds {' and '.join(foreign)}, not written by a FuseVis demo, which would replace "
+            f"{'it' if len(foreign) == 1 else 'them'}: choose another --out (or move {'that file' if len(foreign) == 1 else 'those files'})"
+        )
+
+
 def build_demo(out_dir: str | Path, misalign: bool = False, resolution: float = DEFAULT_RESOLUTION_MM, dicom: bool = False) -> DemoFiles:
     """Write ``mri.nii.gz``, ``pet.nii.gz`` and, with ``misalign``, ``true_transform.json`` into ``out_dir``.
 
@@ -194,8 +221,8 @@ def build_demo(out_dir: str | Path, misalign: bool = False, resolution: float = 
     if dicom:
         mri_path, pet_path = _write_dicom_pair(demo, out_dir, misalign)
     else:
-        mri_path = write_nifti(demo.mri, out_dir / "mri.nii.gz")
-        pet_path = write_nifti(demo.pet, out_dir / "pet.nii.gz")
+        mri_path = write_nifti(demo.mri, out_dir / "mri.nii.gz", f"{DEMO_DESCRIPTION}: T2 MRI")
+        pet_path = write_nifti(demo.pet, out_dir / "pet.nii.gz", f"{DEMO_DESCRIPTION}: FDG-PET")
     transform_path = out_dir / "true_transform.json"
     if demo.true_matrix is None:
         # A stale file from an earlier --misalign run would describe the wrong pair.

@@ -160,6 +160,32 @@ def test_cli_without_misalign_writes_no_transform(tmp_path, capsys):
     assert not (tmp_path / "true_transform.json").exists()
 
 
+def test_cli_keeps_a_users_own_volume_and_replaces_its_own_demo(tmp_path, capsys):
+    import hashlib
+
+    import nibabel as nib
+
+    own = tmp_path / "mri.nii.gz"
+    nib.save(nib.Nifti1Image(np.arange(24, dtype=np.float32).reshape(2, 3, 4), np.eye(4)), own)
+    digest = hashlib.sha256(own.read_bytes()).hexdigest()
+    assert main(["demo-data", "--out", str(tmp_path), "--resolution", "4"]) == 2
+    error = capsys.readouterr().err
+    assert "already holds mri.nii.gz, not written by a FuseVis demo" in error and "choose another --out" in error
+    assert hashlib.sha256(own.read_bytes()).hexdigest() == digest and not (tmp_path / "pet.nii.gz").exists()
+    demo = tmp_path / "demo"
+    assert main(["demo-data", "--out", str(demo), "--resolution", "4"]) == 0
+    assert main(["demo-data", "--out", str(demo), "--resolution", "4", "--misalign"]) == 0  # its own files: replaced
+    assert (demo / "true_transform.json").is_file()
+
+
+def test_cli_output_folder_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    assert main(["demo-data", "--out", str(blocker / "sub"), "--resolution", "4"]) == 2
+    error = capsys.readouterr().err
+    assert f"cannot write {blocker / 'sub'}" in error and "choose another --out" in error
+
+
 def test_cli_bad_resolution_is_a_clear_error(tmp_path, capsys):
     assert main(["demo-data", "--out", str(tmp_path), "--resolution", "9"]) == 2
     assert "outside" in capsys.readouterr().err

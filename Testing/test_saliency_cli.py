@@ -87,6 +87,20 @@ def test_saliency_errors_are_one_clear_line(npy_pair, tmp_path, capsys, extra, m
     assert message in err and "Traceback" not in err
 
 
+def test_saliency_refuses_an_output_folder_that_is_a_file_before_computing(npy_pair, tmp_path, capsys, monkeypatch):
+    from FuseVisLib.saliency import session
+
+    def no_guidance(*args, **kwargs):
+        raise AssertionError("guidance computed although --out cannot be written")
+
+    monkeypatch.setattr(session.SaliencySession, "guidance", no_guidance)
+    mri_file, pet_file, _, _ = npy_pair
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    code, _, err = _fusevis_here(capsys, "saliency", "--mri", str(mri_file), "--pet", str(pet_file), "--method", "WeightedAveraging", "--out", str(blocker))
+    assert code == 2 and f"cannot write {blocker}: File exists; choose another --out" in err and "Traceback" not in err
+
+
 def test_saliency_refuses_a_volume_and_missing_weights(npy_pair, tmp_path, capsys, monkeypatch):
     mri_file, pet_file, mri, _ = npy_pair
     np.save(tmp_path / "volume.npy", np.stack([mri, mri]))

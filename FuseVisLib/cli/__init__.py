@@ -40,3 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"fusevis {args.command}: cancelled", file=sys.stderr)
         return 130
+    except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as error:
+        # An output path that is a file, lies under one, or may not be written: the path and the fix.
+        print(f"fusevis {args.command}: error: cannot write {error.filename}: {error.strerror}; choose another --out", file=sys.stderr)
+        return 2

@@ -13,7 +13,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from ..demo_data import build_demo
+    from ..demo_data import build_demo, refuse_to_overwrite
     from ..demo_sheet import write_fusion_sheet
     from ..intensity import robust_normalise
     from ..registration import resample_to_reference
@@ -22,6 +22,7 @@ def run(args) -> int:
     from ..volume_io import read_volume, write_nifti
     from . import print_json
 
+    refuse_to_overwrite(args.out / "inputs")
     files = build_demo(args.out / "inputs")
     mri, pet = read_volume(files.mri), read_volume(files.pet)
     pet = resample_to_reference(pet, mri, np.eye(4))

@@ -24,9 +24,10 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     import json
 
-    from ..demo_data import build_demo
+    from ..demo_data import build_demo, refuse_to_overwrite
     from . import print_json
 
+    refuse_to_overwrite(args.out)
     files = build_demo(args.out, misalign=args.misalign, resolution=args.resolution, dicom=args.dicom)
     if args.json:
         payload = {"mri": str(files.mri), "pet": str(files.pet), "true_transform": str(files.true_transform) if files.true_transform else None}

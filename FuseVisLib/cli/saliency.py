@@ -52,6 +52,8 @@ def run(args) -> int:
     if args.neighbourhood < 0:
         raise FuseVisError(f"--neighbourhood must be a non-negative number of pixels, got {args.neighbourhood}")
     mri, pet = read_slice(args.mri, "MRI"), read_slice(args.pet, "PET")
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)  # before the long guidance computation: a bad --out fails at once
     model = load_method(args.method, device=args.device)
     started = time.perf_counter()
     session = SaliencySession(model, mri, pet)
@@ -59,8 +61,6 @@ def run(args) -> int:
         check_pixel(row, col, *session.fused.shape)  # before the long guidance computation
     guidance = session.guidance(progress=not args.no_progress)
     guidance_seconds = time.perf_counter() - started
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
 
     def keep(name: str, path: Path) -> None:

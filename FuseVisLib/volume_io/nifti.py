@@ -44,8 +44,9 @@ def read_nifti(path: Path) -> Volume:
     return Volume(np.ascontiguousarray(data.transpose(2, 1, 0)), image.affine)
 
 
-def write_nifti(volume: Volume, path: str | Path) -> Path:
-    """Write ``volume`` as float32 NIfTI-1 (sform and qform both hold its geometry, units mm); returns the path."""
+def write_nifti(volume: Volume, path: str | Path, description: str | None = None) -> Path:
+    """Write ``volume`` as float32 NIfTI-1 (sform and qform both hold its geometry, units mm); returns the path.
+    ``description`` goes into the header's ``descrip`` field (79 characters at most)."""
     path = Path(path)
     if not is_nifti_path(path):
         raise FuseVisError(f"{path} must end in .nii or .nii.gz to be written as NIfTI")
@@ -54,6 +55,8 @@ def write_nifti(volume: Volume, path: str | Path) -> Path:
     image.set_sform(volume.ijk_to_ras, code="scanner")
     image.set_qform(volume.ijk_to_ras, code="scanner")
     image.header.set_xyzt_units("mm", "sec")
+    if description is not None:
+        image.header["descrip"] = description[:79].encode("ascii", "replace")
     nib.save(image, str(path))
     return path
 
