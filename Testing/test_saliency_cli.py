@@ -87,6 +87,23 @@ def test_saliency_errors_are_one_clear_line(npy_pair, tmp_path, capsys, extra, m
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("blank", ["mri.npy", "pet.png"])
+def test_saliency_refuses_a_blank_slice(npy_pair, tmp_path, capsys, blank):
+    from PIL import Image
+
+    mri_file, pet_file, _, _ = npy_pair
+    path = tmp_path / f"blank_{blank}"
+    if blank.endswith(".npy"):
+        np.save(path, np.full((20, 26), 0.25, dtype=np.float32))
+        mri_file = path
+    else:
+        Image.fromarray(np.zeros((20, 26), dtype=np.uint8)).save(path)
+        pet_file = path
+    code, _, err = _fusevis_here(capsys, "saliency", "--mri", str(mri_file), "--pet", str(pet_file), "--method", "WeightedAveraging", "--out", str(tmp_path / "o"))
+    assert code == 2 and f"{path} is blank (every pixel is" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_saliency_refuses_an_output_folder_that_is_a_file_before_computing(npy_pair, tmp_path, capsys, monkeypatch):
     from FuseVisLib.saliency import session
 

@@ -17,6 +17,8 @@ def read_slice(path: str | Path, modality: str) -> np.ndarray:
     colour map is inverted to activity); min-max normalised as the authors did.
     """
     path = Path(path)
+    if path.is_dir():
+        raise FuseVisError(f"{modality} path {path} is a folder; pass one PNG or .npy file of a slice")
     if not path.is_file():
         raise FuseVisError(f"{modality} file {path} does not exist; pass an existing PNG or .npy file")
     if path.suffix.lower() == ".npy":
@@ -26,9 +28,19 @@ def read_slice(path: str | Path, modality: str) -> np.ndarray:
             raise FuseVisError(f"{path} is not a readable .npy array ({error}); save it with numpy.save") from None
         if array.ndim != 2:
             raise FuseVisError(f"{path} holds an array of shape {array.shape}; save one 2-D slice (H, W)")
+        _refuse_blank(array, path)
         return np.asarray(array, dtype=np.float32)
     pixels = read_image(path)
+    _refuse_blank(pixels, path)
     if modality.upper() == "PET":
         return pet_activity([pixels])[0]
     grey = pixels if pixels.ndim == 2 else pixels.astype(np.float32).mean(axis=2)
     return min_max_normalise(grey)
+
+
+def _refuse_blank(array: np.ndarray, path: Path) -> None:
+    """A slice of one value carries no image (volumes are refused alike): nothing to fuse or explain."""
+    if array.size and np.issubdtype(array.dtype, np.number):
+        low, high = np.min(array), np.max(array)  # a NaN makes them differ: the NaN check downstream names it
+        if low == high:
+            raise FuseVisError(f"{path} is blank (every pixel is {float(low):g}); pass a slice that holds an image")
