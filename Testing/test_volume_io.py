@@ -145,6 +145,42 @@ def test_dicom_missing_slice(mri_dicom, tmp_path):
         read_volume(folder)
 
 
+def test_dicom_truncated_slice_is_named(mri_dicom, tmp_path):
+    folder = tmp_path / "truncated"
+    shutil.copytree(mri_dicom, folder)
+    damaged = folder / "slice_0030.dcm"
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    with pytest.raises(FuseVisError, match="slice_0030.dcm in the folder could not be read as part of it"):
+        read_volume(folder)
+
+
+def _one_slice_changed(mri_dicom, folder, change) -> None:
+    shutil.copytree(mri_dicom, folder)
+    dataset = pydicom.dcmread(folder / "slice_0020.dcm")
+    change(dataset)
+    dataset.save_as(folder / "slice_0020.dcm")
+
+
+def test_dicom_localizer_in_the_series_is_named(mri_dicom, tmp_path):
+    def sagittal(dataset):
+        dataset.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+
+    _one_slice_changed(mri_dicom, tmp_path / "localizer", sagittal)
+    with pytest.raises(FuseVisError, match=r"1 of its \d+ images lie in another plane than the others \(a localizer\?\): slice_0020.dcm; remove them"):
+        read_volume(tmp_path / "localizer")
+
+
+def test_dicom_slice_of_another_size_is_named(mri_dicom, tmp_path):
+    def smaller(dataset):
+        pixels = dataset.pixel_array[:-4, :-2].copy()
+        dataset.Rows, dataset.Columns = pixels.shape
+        dataset.PixelData = pixels.tobytes()
+
+    _one_slice_changed(mri_dicom, tmp_path / "resized", smaller)
+    with pytest.raises(FuseVisError, match=r"images have another size than the others: slice_0020.dcm \(\d+x\d+ pixels\)"):
+        read_volume(tmp_path / "resized")
+
+
 def test_dicom_dynamic_series(rng, tmp_path):
     volume = _small_volume(rng)
     first = write_dicom_series(volume, tmp_path / "frame1")

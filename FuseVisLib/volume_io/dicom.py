@@ -4,7 +4,8 @@ Slices are ordered by their position along the slice normal (the cross
 product of the ImageOrientationPatient row and column directions), the
 order ITK itself uses. A series whose positions are not evenly spaced
 (a missing slice) or that repeats positions (a dynamic, 4-D acquisition)
-is refused rather than silently stretched.
+is refused rather than silently stretched, and so is one with images in
+another plane (a localizer) or of another size; the refusal names the files.
 """
 from __future__ import annotations
 
@@ -72,24 +73,42 @@ def read_dicom_series(folder: Path, series_id: str | None = None) -> Volume:
     try:
         image = reader.Execute()
     except RuntimeError:
-        raise FuseVisError(f"the DICOM series in {folder} could not be read (damaged or compressed in an unsupported way); export it again") from None
+        culprit = next((name for name in files if not _readable(name)), None)
+        which = f"{Path(culprit).name} cannot be read" if culprit else "it cannot be read"
+        raise FuseVisError(
+            f"the DICOM series in {folder}: {which} (damaged, truncated or compressed in an unsupported way); export the series again"
+        ) from None
     size = tuple(int(n) for n in image.GetSize())
     check_image_layout(image.GetDimension(), size, image.GetNumberOfComponentsPerPixel(), f"the DICOM series in {folder}")
     return Volume.from_sitk(image)
 
 
+def _readable(name: str) -> bool:
+    try:
+        sitk.ReadImage(name)
+        return True
+    except RuntimeError:
+        return False
+
+
 def _sorted_evenly_spaced(folder: Path, files: list[str]) -> list[str]:
-    """Files sorted along the slice normal; FuseVisError on repeated positions or gaps."""
-    positions = []
+    """Files sorted along the slice normal; FuseVisError on images in another plane or of another size,
+    repeated positions or gaps."""
+    positions, planes, sizes = [], [], []
     for name in files:
         try:
             header = pydicom.dcmread(name, stop_before_pixels=True)
             position = np.asarray(header.ImagePositionPatient, dtype=np.float64)
             orientation = np.asarray(header.ImageOrientationPatient, dtype=np.float64)
+            sizes.append((int(header.Rows), int(header.Columns)))
         except (AttributeError, InvalidDicomError, ValueError, TypeError):
             raise FuseVisError(f"{name} has no usable ImagePositionPatient/ImageOrientationPatient; the slices cannot be placed in space") from None
-        normal = np.cross(orientation[:3], orientation[3:])
-        positions.append(float(position @ normal))
+        planes.append(orientation)
+        positions.append(position)
+    _refuse_odd_ones(folder, files, [tuple(np.round(plane, 3)) for plane in planes], "lie in another plane than the others (a localizer?)")
+    _refuse_odd_ones(folder, files, sizes, "have another size than the others", lambda size: f"{size[1]}x{size[0]} pixels")
+    normal = np.cross(planes[0][:3], planes[0][3:])
+    positions = [float(position @ normal) for position in positions]
     order = np.argsort(positions, kind="stable")
     along = np.asarray(positions)[order]
     steps = np.diff(along)
@@ -105,12 +124,29 @@ def _sorted_evenly_spaced(folder: Path, files: list[str]) -> list[str]:
     bad = np.flatnonzero(np.abs(steps - typical) > SPACING_TOLERANCE * typical)
     if bad.size:
         first = int(bad[0])
+        in_series = {Path(name).resolve() for name in files}
+        left_out = sorted(p.name for p in folder.iterdir() if p.is_file() and p.resolve() not in in_series and is_dicom_file(p))
+        why = f"; {', '.join(left_out[:5])} in the folder could not be read as part of it (damaged or truncated?)" if left_out else " (a slice is missing)"
         raise FuseVisError(
             f"the DICOM series in {folder} is unevenly spaced: {steps[first]:.2f} mm between slices at "
-            f"{along[first]:.2f} mm and {along[first + 1]:.2f} mm where the others are {typical:.2f} mm apart "
-            "(a slice is missing); export the complete series again"
+            f"{along[first]:.2f} mm and {along[first + 1]:.2f} mm where the others are {typical:.2f} mm apart"
+            f"{why}; export the complete series again"
         )
     return [files[index] for index in order]
+
+
+def _refuse_odd_ones(folder: Path, files: list[str], keys: list, what: str, shown=None) -> None:
+    """FuseVisError naming the files whose ``key`` differs from the most common one."""
+    values, counts = np.unique(np.asarray([str(key) for key in keys]), return_counts=True)
+    if len(values) == 1:
+        return
+    common = values[np.argmax(counts)]
+    odd = [(Path(name).name, key) for name, key in zip(files, keys) if str(key) != common]
+    listed = ", ".join(name if shown is None else f"{name} ({shown(key)})" for name, key in odd[:5])
+    raise FuseVisError(
+        f"the DICOM series in {folder}: {len(odd)} of its {len(files)} images {what}: {listed}; "
+        "remove them from the folder (or export the series again)"
+    )
 
 
 def write_dicom_series(
