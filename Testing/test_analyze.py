@@ -187,6 +187,26 @@ def test_requested_pixels_and_bad_requests(tmp_path, capsys):
     assert "--mri and --pet go together" in capsys.readouterr().err
 
 
+def test_a_reused_output_folder_keeps_only_the_latest_run(tmp_path, capsys):
+    mri, pet = synthetic_head()
+    _save_grey(mri, tmp_path / "mri.png")
+    _save_grey(pet, tmp_path / "pet.png")
+    out = tmp_path / "out"
+    pair = ("--mri", str(tmp_path / "mri.png"), "--pet", str(tmp_path / "pet.png"), "--out", str(out))
+    assert _analyze(*pair, "--methods", *METHODS, "--pixel", "30,31") == 0
+    first = json.loads((out / "summary.json").read_text())
+    assert (out / first["methods"][SMALL_NET]["files"]["jacobian_r30_c31_mri"]).is_file()
+    (out / "my_notes.txt").write_text("mine")  # not ours: stays
+    assert _analyze(*pair, "--methods", "WeightedAveraging", "--pixel", "20,22") == 0
+    latest = json.loads((out / "summary.json").read_text())
+    written = {path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file()}
+    listed = set(latest["files"]["figures"].values()) | set(latest["methods"]["WeightedAveraging"]["files"].values())
+    assert listed <= written
+    assert not (out / "methods" / SMALL_NET).exists()
+    assert not any("r30_c31" in name for name in written)
+    assert (out / "my_notes.txt").read_text() == "mine"
+
+
 def test_all_skips_methods_without_weights_but_a_named_one_must_load(tmp_path):
     register_method("AnalyzeUntrained", SmallFusionNet, 2, weights_file=tmp_path / "absent.safetensors")
     selection = select_methods(["all"], device="cpu")

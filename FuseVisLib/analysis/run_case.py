@@ -47,6 +47,7 @@ def analyze_case(
     """
     clock = clock or StageClock()
     folder.mkdir(parents=True, exist_ok=True)
+    earlier_files = _files_listed(folder)
     loaded = load_case(case, settings.register, clock, settings.progress)
     with clock.stage("pixels"):
         slab, pixels = choose_slab_and_pixels(loaded, settings)
@@ -80,7 +81,41 @@ def analyze_case(
     }
     write_summary(summary, folder)
     write_report(summary, folder, folder / REPORT_FILE)
+    _remove_stale(folder, earlier_files - _files_listed(folder))
     return summary
+
+
+def _files_listed(folder: Path) -> set[Path]:
+    """The output files an earlier run of this case listed in its summary.json (none if there is none)."""
+    try:
+        summary = json.loads((folder / SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return set()
+    listed: list[str] = []
+
+    def collect(entry) -> None:
+        if isinstance(entry, str):
+            listed.append(entry)
+        elif isinstance(entry, dict):
+            for value in entry.values():
+                collect(value)
+
+    collect(summary.get("files", {}))
+    for method in (summary.get("methods") or {}).values():
+        collect(method.get("files", {}) if isinstance(method, dict) else {})
+    root = folder.resolve()
+    return {path for path in ((folder / name).resolve() for name in listed) if root in path.parents}
+
+
+def _remove_stale(folder: Path, stale: set[Path]) -> None:
+    """Remove files an earlier run wrote that this one did not (another method, another pixel), once this run's
+    files are written, so that a reused output folder shows only this run; emptied method folders go too."""
+    for path in stale:
+        if path.is_file():
+            path.unlink()
+    for parent in sorted({path.parent for path in stale}, key=lambda p: len(p.parts), reverse=True):
+        if parent != folder.resolve() and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
 
 
 def write_summary(summary: dict, folder: Path) -> Path:
