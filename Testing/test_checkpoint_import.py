@@ -338,6 +338,13 @@ def test_wrong_shape_is_listed_with_both_shapes(tmp_path):
         import_checkpoint(path, "FunFuseAn")
 
 
+def test_a_safetensors_name_without_its_header_says_so(tmp_path):
+    path = tmp_path / "random.safetensors"
+    path.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(FuseVisError, match="is not a valid safetensors file"):
+        import_checkpoint(path, "FunFuseAn")
+
+
 def test_weights_with_nan_are_refused_on_import_and_on_load(tmp_path):
     from safetensors.torch import save_file
 

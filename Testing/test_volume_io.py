@@ -104,6 +104,13 @@ def test_not_a_volume(tmp_path, rng):
         read_volume(flat)
 
 
+def test_complex_nifti_is_refused(tmp_path, rng):
+    path = tmp_path / "complex.nii.gz"
+    nib.save(nib.Nifti1Image((rng.random((5, 6, 7)) + 1j * rng.random((5, 6, 7))).astype(np.complex64), np.eye(4)), path)
+    with pytest.raises(FuseVisError, match="holds complex voxels .*export the magnitude image"):
+        read_volume(path)
+
+
 def test_dynamic_nifti(tmp_path, rng):
     path = tmp_path / "dynamic.nii.gz"
     nib.save(nib.Nifti1Image(rng.random((8, 8, 8, 5)).astype(np.float32), np.eye(4)), path)

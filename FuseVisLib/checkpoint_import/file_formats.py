@@ -62,6 +62,8 @@ def read_checkpoint(path: str | Path) -> CheckpointContents:
             return _read_zip(path)
         if _is_safetensors(head, size):
             return _read_safetensors(path)
+        if path.suffix.lower() == ".safetensors":  # named so, but without a safetensors header
+            raise FuseVisError(f"{path} is not a valid safetensors file (no safetensors header); copy the file again from its source")
         if head[257:262] == b"ustar":
             raise FuseVisError(
                 f"{path} is a tar-format checkpoint from PyTorch < 0.4, which FuseVis does not read; "

@@ -25,7 +25,7 @@ def is_nifti_path(path: Path) -> bool:
 
 
 def read_nifti(path: Path) -> Volume:
-    """Volume of a NIfTI file; clear errors for unreadable, 2-D, 4-D, vector or empty images."""
+    """Volume of a NIfTI file; clear errors for unreadable, 2-D, 4-D, vector, complex or empty images."""
     try:
         image = nib.load(str(path))
     except (ImageFileError, OSError, EOFError, ValueError) as error:
@@ -33,6 +33,10 @@ def read_nifti(path: Path) -> Volume:
     dtype = image.get_data_dtype()
     components = len(dtype.names) if dtype.names else 1
     check_image_layout(len(image.shape), tuple(int(n) for n in image.shape), components, str(path))
+    if np.issubdtype(dtype, np.complexfloating):
+        raise FuseVisError(
+            f"{path} holds complex voxels ({dtype}); export the magnitude image (e.g. numpy.abs) as real values"
+        )
     try:
         data = np.asarray(image.dataobj, dtype=np.float32)
     except (OSError, EOFError, ValueError) as error:
