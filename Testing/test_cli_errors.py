@@ -58,3 +58,9 @@ def test_an_unknown_device_is_one_clear_line(pair_folder, device):
     result = _fusevis("evaluate", "--data", str(pair_folder), "--methods", "WeightedAveraging", "--device", device)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"device {device!r} is not" in result.stderr and "use cpu, cuda, cuda:N or auto" in result.stderr
+
+
+@pytest.mark.parametrize("threads", ["0", "-1"])
+def test_bench_threads_must_be_positive(threads):
+    result = _fusevis("bench", "--size", "16", "--methods", "WeightedAveraging", "--threads", threads)
+    assert result.returncode == 2 and "--threads must be at least 1" in result.stderr and "Traceback" not in result.stderr

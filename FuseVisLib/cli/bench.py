@@ -46,6 +46,8 @@ def run(args) -> int:
     for option in ("jacobian_pixels", "reference_pixels", "full_jacobian_pixels"):
         if getattr(args, option) < 1:
             raise FuseVisError(f"--{option.replace('_', '-')} must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise FuseVisError(f"--threads must be at least 1 (or left out for torch's choice), got {args.threads}")
     methods = args.methods or method_names()
     unknown = [m for m in methods if m not in method_names()]
     if unknown:
