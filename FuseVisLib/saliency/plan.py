@@ -7,7 +7,8 @@ Paths, fastest first (all exact):
   guidance images from windowed reverse passes (:mod:`window_backward`), or
   from the lattice path below if the network pads by reflection or replication.
 - ``crop`` / ``lattice``: a finite receptive radius but an untraceable
-  network. Jacobian: the network run on a crop of radius r around the
+  network, or one with layers the rectangle passes do not run (a product
+  of two feature maps, uneven padding: :attr:`LocalGraph.off_rectangles`). Jacobian: the network run on a crop of radius r around the
   pixel (clipped at the image border). Guidance: (r+1)^2 lattice-coloured
   backward passes sharing one forward pass.
 - ``whole-image`` / ``per-pixel``: no finite radius, or the radius probe
