@@ -21,14 +21,18 @@ from .errors import FuseVisError
 
 # A step longer than this many median steps is treated as a skipped colour.
 _JUMP_FACTOR = 3.0
+# Float64 elements of one block of colour-to-map differences (16 M: 128 MB).
+_DISTANCE_BLOCK_ELEMENTS = 16_000_000
 
 
-def _path_length_increase(colours: np.ndarray, order: list[int], candidate: int, position: int) -> float:
-    point = colours[candidate]
-    if position == len(order):
-        return float(np.linalg.norm(point - colours[order[-1]]))
-    before, after = colours[order[position - 1]], colours[order[position]]
-    return float(np.linalg.norm(point - before) + np.linalg.norm(after - point) - np.linalg.norm(after - before))
+def _path_length_increases(colours: np.ndarray, order: list[int], candidate: int) -> np.ndarray:
+    """How much longer the path through ``order`` gets with ``candidate`` inserted at position 1, 2, ...,
+    len(order) (the last: appended), all at once: a per-position loop in Python took minutes on the
+    thousands of colours of an interpolated rendering."""
+    path = colours[order]
+    to_candidate = np.linalg.norm(path - colours[candidate], axis=1)
+    steps = np.linalg.norm(np.diff(path, axis=0), axis=1)
+    return np.append(to_candidate[:-1] + to_candidate[1:] - steps, to_candidate[-1])
 
 
 def _order_along_curve(colours: np.ndarray) -> list[int]:
@@ -47,7 +51,7 @@ def _order_along_curve(colours: np.ndarray) -> list[int]:
         if not len(jumps):
             break
         skipped = order.pop(int(jumps[-1]) + 1)
-        best = min(range(1, len(order) + 1), key=lambda p: _path_length_increase(colours, order, skipped, p))
+        best = 1 + int(np.argmin(_path_length_increases(colours, order, skipped)))
         if best == len(order) and jumps[-1] + 1 == len(order):
             order.append(skipped)
             break
@@ -87,6 +91,11 @@ class PetColormap:
         packed_unique, inverse = np.unique(_packed(rgb), return_inverse=True)
         unique = _unpacked(packed_unique).astype(np.float64)
         table = self.colours.astype(np.float64)
-        distances = ((unique[:, None, :] - table[None, :, :]) ** 2).sum(axis=2)
-        ranks = np.argmin(distances, axis=1) / max(len(table) - 1, 1)
+        nearest = np.empty(len(unique), dtype=np.int64)
+        # In blocks: colours x map entries x 3 at once would take gigabytes for images of many colours.
+        block = max(1, _DISTANCE_BLOCK_ELEMENTS // (3 * len(table)))
+        for start in range(0, len(unique), block):
+            part = unique[start : start + block]
+            nearest[start : start + block] = np.argmin(((part[:, None, :] - table[None, :, :]) ** 2).sum(axis=2), axis=1)
+        ranks = nearest / max(len(table) - 1, 1)
         return ranks[inverse.reshape(-1)].reshape(rgb.shape[:2]).astype(np.float32)

@@ -40,3 +40,16 @@ def test_real_atlas_colours_lie_on_one_monotonic_curve(real_pairs, aanlib_dir):
 def test_single_colour_image_is_a_clear_error():
     with pytest.raises(FuseVisError, match="single colour"):
         PetColormap.fit([np.zeros((4, 4, 3), np.uint8)])
+
+
+def test_many_colours_in_blocks_give_the_same_activity(monkeypatch):
+    import FuseVisLib.pet_colormap as pet_colormap
+
+    ramp = np.linspace(0, 1, 1024)
+    rendered = colour_render(ramp.reshape(32, 32), "plasma", levels=200)
+    colormap = PetColormap.fit([rendered])
+    assert len(colormap.colours) > 150
+    whole = colormap.activity(rendered)
+    monkeypatch.setattr(pet_colormap, "_DISTANCE_BLOCK_ELEMENTS", 3 * len(colormap.colours) * 7)  # blocks of 7 colours
+    np.testing.assert_array_equal(colormap.activity(rendered), whole)
+    assert np.all(np.diff(whole.ravel()[np.argsort(ramp)]) >= 0)
