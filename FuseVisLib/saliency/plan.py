@@ -4,8 +4,7 @@ Paths, fastest first (all exact):
 
 - ``cone``: the network traces into local operations (:mod:`local_graph`).
   Jacobian images from the shrinking rectangles one output pixel depends on;
-  guidance images from windowed reverse passes (:mod:`window_backward`), or
-  from the lattice path below if the network pads by reflection or replication.
+  guidance images from windowed reverse passes (:mod:`window_backward`).
 - ``crop`` / ``lattice``: a finite receptive radius but an untraceable
   network, or one with layers the rectangle passes do not run (a product
   of two feature maps, uneven padding: :attr:`LocalGraph.off_rectangles`). Jacobian: the network run on a crop of radius r around the
@@ -120,14 +119,8 @@ def _make_plan(model: nn.Module, declared: DeclaredRadius) -> SaliencyPlan:
         plan = SaliencyPlan(declared, graph, WHOLE_IMAGE, PER_PIXEL, reason)
         log.info("saliency for %s: %s", type(model).__name__, plan.reason)
         return plan
-    if graph is not None and graph.zero_padded:
+    if graph is not None:
         plan = SaliencyPlan(declared, graph, CONE, CONE, f"receptive radius {declared.per_input} px from {declared.source}; {trace_note}")
-    elif graph is not None:  # the windowed guidance reads zeros beyond the border
-        plan = SaliencyPlan(
-            declared, graph, CONE, LATTICE,
-            f"receptive radius {declared.per_input} px from {declared.source}; {trace_note}; guidance by the generic "
-            "lattice path because the network pads the image border with more than zeros",
-        )
     else:
         plan = SaliencyPlan(declared, None, CROP, LATTICE, f"receptive radius {declared.per_input} px from {declared.source}; generic paths because {trace_note}")
     device, dtype = model_device_and_dtype(model)

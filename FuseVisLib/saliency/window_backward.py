@@ -7,7 +7,10 @@ the network is nonzero only within that step's distance to the output
 transposed convolutions of the window (cropped to the radius the next step
 needs), pointwise nonlinearities multiply by derivative windows gathered
 from a :class:`Linearisation`, and positions outside the image (the
-network's zero padding) are masked out.
+network's zero padding) are masked out; where a convolution pads by
+reflection or replication, the windows crossing the border are computed
+over the convolution's whole spread and what lies beyond the border is
+folded back onto the pixels it copied.
 
 For guidance images every pixel is an anchor, and each window is also
 clipped to the step's distance from the inputs (its value cannot depend on
@@ -34,9 +37,12 @@ class Windows:
         self.channels_last = channels_last
         padding, width = linearisation.padding, linearisation.padded_width
         self.count = rows.numel()
+        self.rows, self.cols = rows.reshape(-1), cols.reshape(-1)
         self.base = ((rows + padding) * width + (cols + padding)).reshape(-1, 1, 1)
         self._indices: dict[Reach, torch.Tensor] = {}
         self._masks: dict[Reach, torch.Tensor | None] = {}
+        self._crossing: dict[Reach, torch.Tensor | None] = {}
+        self._folds: dict[tuple[int, int, str], torch.Tensor] = {}  # (axis, radius, border) -> where positions land
 
     def _index(self, radius: Reach) -> torch.Tensor:
         if radius not in self._indices:
@@ -60,6 +66,38 @@ class Windows:
             mask = self.gather(self.linearisation.inside.view(-1, 1), radius)
             self._masks[radius] = None if bool(mask.min() > 0) else mask
         return self._masks[radius]
+
+
+    def crossing(self, radius: Reach) -> torch.Tensor | None:
+        """Indices of the windows of ``radius`` that reach beyond the image border (None: none do)."""
+        if radius not in self._crossing:
+            height, width = self.linearisation.height, self.linearisation.width
+            beyond = (self.rows < radius[0]) | (self.rows > height - 1 - radius[0]) | (self.cols < radius[1]) | (self.cols > width - 1 - radius[1])
+            self._crossing[radius] = torch.nonzero(beyond).flatten() if bool(beyond.any()) else None
+        return self._crossing[radius]
+
+    def fold(self, value: torch.Tensor, radius: Reach, border: str) -> torch.Tensor:
+        """The windows :meth:`crossing` selects, ``[b, C, 2ry+1, 2rx+1]``, with what lies beyond the image border
+        handed back to the pixels a reflected or replicated border copied there (zero beyond it afterwards).
+        Padding by reflection or replication is separable, so rows fold first, then columns; a copied pixel
+        lies between the border and the position it fills, hence inside the same window."""
+        selected = self.crossing(radius)
+        for axis, (anchors, size) in enumerate(((self.rows, self.linearisation.height), (self.cols, self.linearisation.width))):
+            key = (axis, radius[axis], border)
+            if key not in self._folds:
+                offsets = torch.arange(-radius[axis], radius[axis] + 1, device=anchors.device)
+                anchor = anchors[selected][:, None]
+                position = anchor + offsets[None, :]
+                if border == "reflect":
+                    landed = torch.where(position < 0, -position, torch.where(position > size - 1, 2 * (size - 1) - position, position))
+                else:  # replicate
+                    landed = position.clamp(0, size - 1)
+                self._folds[key] = landed - anchor + radius[axis]
+            shape = [len(selected), 1, 1, 1]
+            shape[2 + axis] = -1
+            index = self._folds[key].view(shape).expand_as(value)
+            value = torch.zeros_like(value).scatter_add_(2 + axis, index, value)
+        return value
 
 
 def _fit(value: torch.Tensor, have: Reach, want: Reach) -> torch.Tensor:
@@ -122,10 +160,19 @@ def backward_windows(
                 continue
             reach = step.reach
             kept = (min(radii[source][0], radius[0] + reach[0]), min(radii[source][1], radius[1] + reach[1]))
-            crop = (radius[0] + reach[0] - kept[0], radius[1] + reach[1] - kept[1])
             cotangent = cotangent.contiguous(memory_format=memory_format)
+            crop = (radius[0] + reach[0] - kept[0], radius[1] + reach[1] - kept[1])
             padding = (2 * reach[0] - crop[0], 2 * reach[1] - crop[1])
             value = kernels.transposed_convolution(index, step.module.groups, cotangent, padding)
+            spread = (radius[0] + reach[0], radius[1] + reach[1])
+            if step.border != "zeros":
+                crossing = windows.crossing(spread)
+                if crossing is not None:
+                    # Those windows again over the whole spread: positions beyond ``kept`` may fold back inside it.
+                    whole = kernels.transposed_convolution(index, step.module.groups, cotangent.index_select(0, crossing), (2 * reach[0], 2 * reach[1]))
+                    value = value.index_copy(0, crossing, _fit(windows.fold(whole, spread, step.border), spread, kept))
+                accumulate(source, value, kept)
+                continue
             mask = windows.mask(kept) if masked_sources[source] else None
             accumulate(source, value if mask is None else value * mask, kept)
         elif isinstance(step, Pointwise):
