@@ -66,6 +66,18 @@ class Dilated(nn.Module):
         return torch.tanh(self.out(F.leaky_relu(self.second(hidden), 0.2)))
 
 
+class RectangularReflected(nn.Module):
+    """Reflection padding with 3x5 and 5x3 kernels: windows of other heights than widths cross the border."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Conv2d(2, 4, (3, 5), padding=(1, 2), padding_mode="reflect")
+        self.out = nn.Conv2d(4, 1, (5, 3), padding=(2, 1), padding_mode="reflect")
+
+    def forward(self, mri, pet):
+        return self.out(torch.tanh(self.first(torch.cat((mri, pet), dim=1))))
+
+
 class EvenKernel(nn.Module):
     """A 4x4 kernel with ``padding="same"`` pads one pixel more after than before: radius 2 + 1."""
 
@@ -102,6 +114,7 @@ CASES = [  # network, radii, Jacobian path, guidance path, why not the fastest
     (ReflectionPadded, {"mri": 3, "pet": 3}, "cone", "cone", None),
     (PaddedByFunction, {"mri": 2, "pet": 3}, "cone", "cone", None),
     (Dilated, {"mri": 9, "pet": 9}, "cone", "cone", None),
+    (RectangularReflected, {"mri": 3, "pet": 3}, "cone", "cone", None),
     (EvenKernel, {"mri": 3, "pet": 3}, "crop", "lattice", "pads one side more than the other"),
     (AttentionFused, {"mri": 3, "pet": 3}, "crop", "lattice", "the rectangle passes do not run sum over channels"),
 ]

@@ -42,7 +42,8 @@ class Windows:
         self._indices: dict[Reach, torch.Tensor] = {}
         self._masks: dict[Reach, torch.Tensor | None] = {}
         self._crossing: dict[Reach, torch.Tensor | None] = {}
-        self._folds: dict[tuple[int, int, str], torch.Tensor] = {}  # (axis, radius, border) -> where positions land
+        # (axis, window radius, border) -> where each position of the crossing windows lands along that axis
+        self._folds: dict[tuple[int, Reach, str], torch.Tensor] = {}
 
     def _index(self, radius: Reach) -> torch.Tensor:
         if radius not in self._indices:
@@ -67,7 +68,6 @@ class Windows:
             self._masks[radius] = None if bool(mask.min() > 0) else mask
         return self._masks[radius]
 
-
     def crossing(self, radius: Reach) -> torch.Tensor | None:
         """Indices of the windows of ``radius`` that reach beyond the image border (None: none do)."""
         if radius not in self._crossing:
@@ -83,7 +83,7 @@ class Windows:
         lies between the border and the position it fills, hence inside the same window."""
         selected = self.crossing(radius)
         for axis, (anchors, size) in enumerate(((self.rows, self.linearisation.height), (self.cols, self.linearisation.width))):
-            key = (axis, radius[axis], border)
+            key = (axis, radius, border)  # the whole radius: it decides which windows cross
             if key not in self._folds:
                 offsets = torch.arange(-radius[axis], radius[axis] + 1, device=anchors.device)
                 anchor = anchors[selected][:, None]
