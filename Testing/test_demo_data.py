@@ -172,6 +172,8 @@ def test_cli_keeps_a_users_own_volume_and_replaces_its_own_demo(tmp_path, capsys
     error = capsys.readouterr().err
     assert "already holds mri.nii.gz, not written by a FuseVis demo" in error and "choose another --out" in error
     assert hashlib.sha256(own.read_bytes()).hexdigest() == digest and not (tmp_path / "pet.nii.gz").exists()
+    assert main(["demo-data", "--out", str(tmp_path), "--resolution", "4", "--dicom"]) == 0  # writes mri/, pet/ beside it
+    assert hashlib.sha256(own.read_bytes()).hexdigest() == digest and (tmp_path / "mri").is_dir()
     demo = tmp_path / "demo"
     assert main(["demo-data", "--out", str(demo), "--resolution", "4"]) == 0
     assert main(["demo-data", "--out", str(demo), "--resolution", "4", "--misalign"]) == 0  # its own files: replaced

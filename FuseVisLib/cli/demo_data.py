@@ -27,7 +27,8 @@ def run(args) -> int:
     from ..demo_data import build_demo, refuse_to_overwrite
     from . import print_json
 
-    refuse_to_overwrite(args.out)
+    if not args.dicom:  # the DICOM demo refuses any used mri/ or pet/ folder itself
+        refuse_to_overwrite(args.out)
     files = build_demo(args.out, misalign=args.misalign, resolution=args.resolution, dicom=args.dicom)
     if args.json:
         payload = {"mri": str(files.mri), "pet": str(files.pet), "true_transform": str(files.true_transform) if files.true_transform else None}
