@@ -7,8 +7,9 @@ Paths, fastest first (all exact):
   guidance images from windowed reverse passes (:mod:`window_backward`).
 - ``crop`` / ``lattice``: a finite receptive radius but an untraceable
   network, or one with layers the rectangle passes do not run (a product
-  of two feature maps, uneven padding: :attr:`LocalGraph.off_rectangles`). Jacobian: the network run on a crop of radius r around the
-  pixel (clipped at the image border). Guidance: (r+1)^2 lattice-coloured
+  of two feature maps, uneven padding: :attr:`LocalGraph.off_rectangles`).
+  Jacobian: the network run on a crop of radius r around the pixel
+  (clipped at the image border). Guidance: (r+1)^2 lattice-coloured
   backward passes sharing one forward pass.
 - ``whole-image`` / ``per-pixel``: no finite radius, or the radius probe
   disagreed: one whole-image backward pass per output pixel.
