@@ -328,6 +328,19 @@ def test_wrong_method_lists_mismatches_and_names_the_fitting_network(tmp_path, c
     assert not weights_written(tmp_path / "user-models")
 
 
+def test_a_checkpoint_of_no_known_network_points_to_registering_ones_own(tmp_path, capsys):
+    own = nn.Sequential(nn.Conv2d(2, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 3, padding=1))
+    path = tmp_path / "own.pth"
+    torch.save(own.state_dict(), path)
+
+    code = main(["import-checkpoint", "--method", "DeepFuse", "--checkpoint", str(path)])
+
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1 and "does not fit DeepFuse" in error
+    assert "it fits" not in error and "FuseVisLib.register_method" in error
+    assert not weights_written(tmp_path / "user-models")
+
+
 def test_wrong_shape_is_listed_with_both_shapes(tmp_path):
     state = notebook_model("FunFuseAn").state_dict()
     state["mri_lf.0.weight"] = torch.zeros(16, 1, 7, 7)
@@ -382,6 +395,19 @@ def test_imported_methods_are_registered_when_fusevis_starts(tmp_path):
     assert "DeepFuse@mine" in names and not any(name.endswith(("@garbage", "@no-card", "@unknown-base")) for name in names)
     assert radius_line == "12"
     assert started.stderr.count("skipping imported model") == 3
+
+
+def test_methods_table_stays_aligned_for_long_imported_names(tmp_path):
+    user_models = tmp_path / "user-models"
+    long_name = "deepfuse-fine-tuned-on-our-glioma-cases"
+    import_checkpoint(save_whole_model(notebook_model("DeepFuse"), tmp_path / "mine.pth"), "DeepFuse", user_models / f"{long_name}.safetensors")
+    environment = {**os.environ, "FUSEVIS_USER_MODELS": str(user_models)}
+    listed = subprocess.run([sys.executable, "-m", "FuseVisLib", "methods"], capture_output=True, text=True, env=environment, cwd=REPO, timeout=120)
+
+    assert listed.returncode == 0, listed.stderr
+    rows = listed.stdout.strip().splitlines()
+    assert any(row.startswith(f"DeepFuse@{long_name} ") for row in rows)
+    assert len({row.index(" parameters") for row in rows}) == 1, listed.stdout
 
 
 def test_weights_file_anywhere_can_be_registered(tmp_path):

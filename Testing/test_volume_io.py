@@ -98,10 +98,24 @@ def test_not_a_volume(tmp_path, rng):
     Image.fromarray((rng.random((16, 16)) * 255).astype(np.uint8)).save(png)
     with pytest.raises(FuseVisError, match="neither a NIfTI file"):
         read_volume(png)
+    line = tmp_path / "line.nii.gz"
+    nib.save(nib.Nifti1Image(rng.random(16).astype(np.float32), np.eye(4)), line)
+    with pytest.raises(FuseVisError, match="1-D image, not a volume"):
+        read_volume(line)
+
+
+def test_a_2d_nifti_is_a_volume_of_one_slice(tmp_path, rng):
+    """As Slicer loads it: the geometry kept, the pixels as the one axial slice [j, i]."""
+    pixels = rng.random((16, 12)).astype(np.float32)  # nibabel's [i, j]
+    affine = np.array([[-0.8, 0, 0, 10], [0, 0.9, 0, -5], [0, 0, 2.5, 30], [0, 0, 0, 1]])
     flat = tmp_path / "flat.nii.gz"
-    nib.save(nib.Nifti1Image(rng.random((16, 16)).astype(np.float32), np.eye(4)), flat)
-    with pytest.raises(FuseVisError, match="2-D image, not a volume"):
-        read_volume(flat)
+    nib.save(nib.Nifti1Image(pixels, affine), flat)
+
+    volume = read_volume(flat)
+
+    assert volume.array.shape == (1, 12, 16)
+    np.testing.assert_array_equal(volume.array[0], pixels.T)
+    np.testing.assert_allclose(volume.ijk_to_ras, affine)
 
 
 def test_complex_nifti_is_refused(tmp_path, rng):

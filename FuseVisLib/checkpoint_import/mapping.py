@@ -89,7 +89,9 @@ def map_onto_method(candidates: list[FoundState], method_name: str, source: str)
     advice = (
         f"it fits {' and '.join(others)}: run again with --method {others[0]}"
         if others
-        else f"check that --method names the network this checkpoint was trained as ({', '.join(networks_with_weights())})"
+        else f"check that --method names the network this checkpoint was trained as ({', '.join(networks_with_weights())}); "
+        "for a network of your own, register it in Python with FuseVisLib.register_method, passing the module with "
+        "these weights loaded (README: Adding your own fusion network)"
     )
     listed = "; ".join(fit.mismatches[:LISTED_MISMATCHES])
     more = f" (and {len(fit.mismatches) - LISTED_MISMATCHES} more)" if len(fit.mismatches) > LISTED_MISMATCHES else ""

@@ -6,6 +6,7 @@ import importlib
 import json
 import pkgutil
 import sys
+from pathlib import Path
 
 from ..errors import FuseVisError
 
@@ -30,8 +31,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose values may begin with a minus sign (a pixel "-1,20"): argparse takes such a value for an
+# option and reports a missing argument, so it is joined to its option and the pixel check can name it.
+_SIGNED_VALUE_OPTIONS = ("--pixel",)
+
+
+def _signed_values_joined(argv: list[str]) -> list[str]:
+    joined: list[str] = []
+    for token in argv:
+        if joined and joined[-1] in _SIGNED_VALUE_OPTIONS and token[:1] == "-" and token[1:2].isdigit():
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_signed_values_joined(sys.argv[1:] if argv is None else list(argv)))
     try:
         return int(args.run(args) or 0)
     except FuseVisError as error:
@@ -42,5 +58,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as error:
         # An output path that is a file, lies under one, or may not be written: the path and the fix.
-        print(f"fusevis {args.command}: error: cannot write {error.filename}: {error.strerror}; choose another --out", file=sys.stderr)
+        # Input readers report their own files; anything else is named without guessing at a fix.
+        if _under_output(error.filename, getattr(args, "out", None)):
+            print(f"fusevis {args.command}: error: cannot write {error.filename}: {error.strerror}; choose another --out", file=sys.stderr)
+        else:
+            print(f"fusevis {args.command}: error: cannot use {error.filename}: {error.strerror}", file=sys.stderr)
         return 2
+
+
+def _under_output(filename, out) -> bool:
+    """Whether ``filename`` is the output folder, lies in it, or is one of the folders above it."""
+    if filename is None or out is None:
+        return False
+    path, out = Path(filename).absolute(), Path(out).absolute()
+    return path == out or out in path.parents or path in out.parents

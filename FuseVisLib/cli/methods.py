@@ -36,7 +36,9 @@ def run(args) -> int:
     if args.json:
         print_json(described)
         return 0
+    # Imported methods are named "<network>@<checkpoint>", often longer than the built-in names.
+    name_width = max([22, *(len(entry["name"]) for entry in described)])
     for entry in described:
         weights = "no weights needed" if entry["weights_file"] is None else ("trained" if entry["weights_present"] else "WEIGHTS MISSING")
-        print(f"{entry['name']:<22} {entry['parameters']:>9,} parameters  radius {entry['receptive_radius']!s:>4}  {weights}")
+        print(f"{entry['name']:<{name_width}} {entry['parameters']:>9,} parameters  radius {entry['receptive_radius']!s:>4}  {weights}")
     return 0

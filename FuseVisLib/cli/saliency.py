@@ -17,11 +17,11 @@ def add_parser(subparsers) -> None:
         "saliency",
         help="exact guidance and Jacobian images of one MRI/PET slice pair",
         description="Write guidance images, the guidance RGB image, Jacobian images (raw .npy and PNG renders with "
-        "the zoomed neighbourhood view) and the scatterplot for one slice pair. Image files are min-max normalised; "
-        ".npy arrays are used as they are and must lie in [0, 1].",
+        "the zoomed neighbourhood view) and the scatterplot for one slice pair. Image and NIfTI files are min-max "
+        "normalised; .npy arrays are used as they are and must lie in [0, 1].",
     )
-    parser.add_argument("--mri", required=True, type=Path, help="MRI slice: PNG (greyscale) or .npy (2-D)")
-    parser.add_argument("--pet", required=True, type=Path, help="PET slice: PNG (greyscale or colour-mapped) or .npy")
+    parser.add_argument("--mri", required=True, type=Path, help="MRI slice: PNG (greyscale), a one-slice NIfTI or .npy (2-D)")
+    parser.add_argument("--pet", required=True, type=Path, help="PET slice: PNG (greyscale or colour-mapped), a one-slice NIfTI or .npy")
     parser.add_argument("--method", required=True, help="fusion method (see `fusevis methods`)")
     parser.add_argument("--pixel", type=_pixel, action="append", default=[], metavar="ROW,COL", help="principal pixel (repeatable)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")

@@ -1,4 +1,4 @@
-"""Reading one 2-D MRI or PET slice from a PNG (or other image) or a .npy file."""
+"""Reading one 2-D MRI or PET slice from a PNG (or other image), a 2-D NIfTI or a .npy file."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +7,7 @@ import numpy as np
 
 from ..errors import FuseVisError
 from ..pair_folder import min_max_normalise, pet_activity, read_image
+from ..volume_io.nifti import is_nifti_path, read_nifti
 
 
 def read_slice(path: str | Path, modality: str) -> np.ndarray:
@@ -15,12 +16,13 @@ def read_slice(path: str | Path, modality: str) -> np.ndarray:
     ``.npy``: a 2-D array used as it is (it must already lie in [0, 1]).
     Image files: greyscale, or for PET also a colour-mapped rendering (the
     colour map is inverted to activity); min-max normalised as the authors did.
+    NIfTI holding one slice: rows j, columns i (a volume's axial slice), min-max normalised.
     """
     path = Path(path)
     if path.is_dir():
-        raise FuseVisError(f"{modality} path {path} is a folder; pass one PNG or .npy file of a slice")
+        raise FuseVisError(f"{modality} path {path} is a folder; pass one PNG, 2-D NIfTI or .npy file of a slice")
     if not path.is_file():
-        raise FuseVisError(f"{modality} file {path} does not exist; pass an existing PNG or .npy file")
+        raise FuseVisError(f"{modality} file {path} does not exist; pass an existing PNG, 2-D NIfTI or .npy file")
     if path.suffix.lower() == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
@@ -30,6 +32,15 @@ def read_slice(path: str | Path, modality: str) -> np.ndarray:
             raise FuseVisError(f"{path} holds an array of shape {array.shape}; save one 2-D slice (H, W)")
         _refuse_blank(array, path)
         return np.asarray(array, dtype=np.float32)
+    if is_nifti_path(path):
+        volume = read_nifti(path)
+        if volume.array.shape[0] != 1:
+            raise FuseVisError(
+                f"{path} is a volume of {volume.array.shape[0]} slices; a slice input is one 2-D image: "
+                "give volumes to `fusevis analyze` or the viewer, or save one slice"
+            )
+        _refuse_blank(volume.array, path)
+        return min_max_normalise(volume.array[0])
     pixels = read_image(path)
     _refuse_blank(pixels, path)
     if modality.upper() == "PET":

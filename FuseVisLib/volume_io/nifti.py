@@ -25,14 +25,20 @@ def is_nifti_path(path: Path) -> bool:
 
 
 def read_nifti(path: Path) -> Volume:
-    """Volume of a NIfTI file; clear errors for unreadable, 2-D, 4-D, vector, complex or empty images."""
+    """Volume of a NIfTI file; clear errors for unreadable, 4-D, vector, complex or empty images.
+
+    A 2-D file is a volume of one slice, as Slicer loads it.
+    """
     try:
         image = nib.load(str(path))
     except (ImageFileError, OSError, EOFError, ValueError) as error:
         raise FuseVisError(f"{path} is not a readable NIfTI file ({_first_line(error)}); export it again, or give a DICOM series folder") from None
     dtype = image.get_data_dtype()
     components = len(dtype.names) if dtype.names else 1
-    check_image_layout(len(image.shape), tuple(int(n) for n in image.shape), components, str(path))
+    size = tuple(int(n) for n in image.shape)
+    if len(size) == 2:
+        size += (1,)
+    check_image_layout(len(size), size, components, str(path))
     if np.issubdtype(dtype, np.complexfloating):
         raise FuseVisError(
             f"{path} holds complex voxels ({dtype}); export the magnitude image (e.g. numpy.abs) as real values"
@@ -41,6 +47,8 @@ def read_nifti(path: Path) -> Volume:
         data = np.asarray(image.dataobj, dtype=np.float32)
     except (OSError, EOFError, ValueError) as error:
         raise FuseVisError(f"{path} could not be read ({_first_line(error)}); the file may be truncated: export it again") from None
+    if data.ndim == 2:
+        data = data[..., None]
     if data.ndim == 4:
         # A 4-D file with a single frame is an ordinary volume.
         data = data[..., 0]
