@@ -9,16 +9,22 @@ The curve is ordered by a nearest-neighbour walk from the darkest colour;
 colours the walk skipped (they show up as a long jump) are reinserted where
 they lengthen the path least. Activity is the colour's rank on the curve
 scaled to [0, 1], which is exact for a lookup-table rendering whose
-entries all occur in the images the map was fitted on.
+entries all occur in the images the map was fitted on. A resized or
+JPEG-compressed rendering blends neighbouring colours into ones off the
+map's curve; activity read from those is approximate, and fitting warns.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+import warnings
 
 import numpy as np
 
-from .errors import FuseVisError
+from .errors import FuseVisError, FuseVisWarning
 
+# Colour maps have at most this many entries (AANLIB's PET renderings use 128, matplotlib's maps 256);
+# more colours than that come from blending, i.e. resizing or lossy compression.
+MAX_MAP_COLOURS = 256
 # A step longer than this many median steps is treated as a skipped colour.
 _JUMP_FACTOR = 3.0
 # Float64 elements of one block of colour-to-map differences (16 M: 128 MB).
@@ -80,6 +86,14 @@ class PetColormap:
         unique = _unpacked(np.unique(np.concatenate([np.unique(_packed(img)) for img in rgb_images])))
         if len(unique) < 2:
             raise FuseVisError("the PET rendering has a single colour; there is no colour map to invert")
+        if len(unique) > MAX_MAP_COLOURS:
+            warnings.warn(
+                f"the colour-mapped PET holds {len(unique)} colours, more than a colour map has ({MAX_MAP_COLOURS}): it was "
+                "resized or compressed (e.g. JPEG), and activity read from its blended colours is approximate; "
+                "use the original rendering, a greyscale PET or the PET volume",
+                FuseVisWarning,
+                stacklevel=2,
+            )
         order = _order_along_curve(unique.astype(np.float64))
         return cls(colours=unique[order])
 

@@ -68,6 +68,23 @@ def test_saliency_reads_a_real_png_pair_with_colour_mapped_pet(aanlib_dir, tmp_p
         size = pet_png.size
     guidance = np.load(out / "guidance_pet.npy")
     assert guidance.shape == (size[1], size[0]) and np.isfinite(guidance).all()
+    assert "warning" not in err  # a lookup-table rendering: its activity is exact
+
+
+def test_saliency_warns_that_a_resized_pet_rendering_gives_approximate_activity(aanlib_dir, tmp_path, capsys):
+    name = sorted(p.name for p in (aanlib_dir / "MRI").iterdir())[0]
+    files = {}
+    for modality in ("MRI", "PET"):
+        files[modality] = tmp_path / f"{modality}.png"
+        with Image.open(aanlib_dir / modality / name) as image:
+            image.convert("RGB" if modality == "PET" else "L").resize((200, 200), Image.BILINEAR).save(files[modality])
+    code, _, err = _fusevis_here(
+        capsys, "saliency", "--mri", str(files["MRI"]), "--pet", str(files["PET"]), "--method", "WeightedAveraging",
+        "--out", str(tmp_path / "out"), "--no-progress",
+    )
+    assert code == 0, err
+    warning = next(line for line in err.splitlines() if "warning" in line)
+    assert warning.startswith("fusevis saliency: warning: the colour-mapped PET holds") and "activity read from its blended colours is approximate" in warning
 
 
 def test_saliency_reads_slices_saved_as_nifti(tmp_path, capsys, rng):

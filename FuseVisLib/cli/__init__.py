@@ -6,9 +6,10 @@ import importlib
 import json
 import pkgutil
 import sys
+import warnings
 from pathlib import Path
 
-from ..errors import FuseVisError
+from ..errors import FuseVisError, FuseVisWarning
 
 
 
@@ -49,7 +50,9 @@ def _signed_values_joined(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(_signed_values_joined(sys.argv[1:] if argv is None else list(argv)))
     try:
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command)
+            return int(args.run(args) or 0)
     except FuseVisError as error:
         print(f"fusevis {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -72,3 +75,16 @@ def _under_output(filename, out) -> bool:
         return False
     path, out = Path(filename).absolute(), Path(out).absolute()
     return path == out or out in path.parents or path in out.parents
+
+
+def _one_line_warning(command: str):
+    """FuseVis's own warnings as one line like its errors; any other warning as Python shows it."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, FuseVisWarning):
+            print(f"fusevis {command}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    return show
