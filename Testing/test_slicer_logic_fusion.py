@@ -313,3 +313,59 @@ def test_saved_scene_reloads_with_every_output_and_resumes(finished, tmp_path):
     assert not reloaded.has_work(), "the saved slices are taken up, not recomputed"
     assert np.array_equal(node_array(reloaded.parameters.fusedVolume), saved["fusedVolume"])
     assert reloaded.set_principal_pixel(2, 10, 10)
+
+
+def test_saved_results_are_taken_up_despite_geometry_noise_and_recomputed_for_another_pet(demo_files, tmp_path):
+    """A PET in large units (Bq/ml) resampled through a geometry that moved in its last bits, as a scene
+    read back can, changes by far less than a different PET: the first takes the saved slices up."""
+    mri_file, pet_file = demo_files
+    pet = read_volume(pet_file)
+    large = write_nifti(Volume(pet.array / pet.array.max() * 30000, pet.ijk_to_ras), tmp_path / "pet_bq.nii.gz")
+    logic, _ = make_logic((mri_file, large), "WeightedAveraging")
+    logic.run_to_completion(progress=False)
+    bundle = logic.save_scene(tmp_path / "large.mrb")
+
+    def reloaded_with_noise():
+        scene = slicer.vtkMRMLScene()
+        read_scene(scene, bundle)
+        again = FuseVisLogic(scene, parameter_node(scene))
+        node = again.parameters.mriVolume
+        origin = np.array(node.GetOrigin())
+        node.SetOrigin(*(origin + 1e-9))
+        return again
+
+    again = reloaded_with_noise()
+    again.prepare()
+    assert not again.has_work(), "the saved slices are taken up"
+
+    again = reloaded_with_noise()
+    pet_node = again.parameters.petVolume
+    changed = np.array(node_array(pet_node))
+    changed[changed.shape[0] // 2] *= 1.01
+    slicer.util.updateVolumeFromArray(pet_node, changed)
+    again.prepare()
+    assert again.has_work() and again.parameters.fusedSlices == "", "another PET: recomputed"
+
+
+def test_a_failed_save_leaves_the_scene_as_it_was_and_a_relative_path_reads_back(demo_files, tmp_path, monkeypatch):
+    from FuseVisLib.errors import FuseVisError
+
+    logic, _ = make_logic(demo_files, "WeightedAveraging")
+    logic.run_to_completion(progress=False)
+
+    def storage_nodes() -> int:
+        return logic.scene.GetNodesByClass("vtkMRMLStorageNode").GetNumberOfItems()
+
+    before = storage_nodes()
+    with pytest.raises(FuseVisError, match="could not be written"):
+        logic.save_scene(Path("/proc/scene.mrb"))
+    assert storage_nodes() == before
+    with pytest.raises(FuseVisError, match="cannot make the folder /proc/fusevis-test"):
+        logic.save_scene(Path("/proc/fusevis-test/scene.mrb"))
+    assert storage_nodes() == before
+
+    logic.save_scene(tmp_path / "saved.mrb")
+    monkeypatch.chdir(tmp_path)
+    scene = slicer.vtkMRMLScene()
+    read_scene(scene, "saved.mrb")
+    assert parameter_node(scene) is not None and FuseVisLogic(scene, parameter_node(scene)).parameters.fusedVolume is not None

@@ -135,3 +135,31 @@ def test_volume_too_large_for_memory_at_the_batch_is_refused(demo, logic):
     params.memoryLimitGB = 0.0
     logic.prepare()
     assert logic.step().kind == "fuse"
+
+
+def test_fusevis_results_and_label_maps_are_refused_as_inputs(demo, logic):
+    mri, pet = logic.load_inputs(demo["mri_file"], demo["pet_file"])
+    logic.parameters.alreadyRegistered = True
+    logic.prepare()
+    params = logic.parameters
+    for output in (params.fusedVolume, params.petOnMriGrid, params.jacobianMriVolume):
+        expect_refusal(logic, lambda: logic.set_inputs(mri, output), "is one of FuseVis's own results", "choose the original PET volume")
+    expect_refusal(logic, lambda: logic.set_inputs(params.guidanceMriVolume, pet), "choose the original MRI volume as MRI")
+    fused_before = np.array(node_array(params.fusedVolume))
+    params.petVolume = params.fusedVolume  # as a GUI selector would set it
+    expect_refusal(logic, logic.prepare, "is one of FuseVis's own results")
+    np.testing.assert_array_equal(node_array(params.fusedVolume), fused_before)
+    labels = add_volume_node(logic.scene, "vtkMRMLLabelMapVolumeNode", "segmentation", (demo["mri"].array > 0.5).astype(np.float32), demo["mri"].ijk_to_ras)
+    expect_refusal(logic, lambda: logic.set_inputs(mri, labels), "is a label map")
+
+
+def test_a_slab_too_thin_in_the_axial_plane_is_refused(demo, logic):
+    mri, _ = logic.load_inputs(demo["mri_file"], demo["pet_file"])
+    # Three sagittal slices: i runs along R, so every axial slice is 3 pixels wide.
+    slab = demo["mri"].array[:, :, 10:13]
+    node = add_volume_node(logic.scene, "vtkMRMLScalarVolumeNode", "sagittal slab", slab, demo["mri"].ijk_to_ras)
+    _, pet = logic.load_inputs(demo["mri_file"], demo["pet_file"])
+    expect_refusal(logic, lambda: logic.set_inputs(node, pet), "axial slices are 3x30 pixels", "at least 8 on each side")
+    # One axial slice is a legitimate (if small) volume.
+    one = add_volume_node(logic.scene, "vtkMRMLScalarVolumeNode", "one slice", demo["mri"].array[2:3], demo["mri"].ijk_to_ras)
+    logic.set_inputs(one, pet)

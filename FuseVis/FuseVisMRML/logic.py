@@ -58,10 +58,13 @@ from .output_nodes import (
     write_all_slices,
     write_slices,
 )
-from .parameters import FuseVisParameters, parameter_node, slices_from_text, slices_to_text
+from .parameters import OUTPUT_ROLES, FuseVisParameters, parameter_node, slices_from_text, slices_to_text
 from .slice_engine import FUSE, GUIDANCE, MethodResults, SliceEngine, Task
 from .volume_nodes import node_array, same_geometry
 
+# How the inputs the networks see are made from the pair (part of the fingerprint of saved results):
+# change it whenever that changes, so that results saved by an earlier version are recomputed.
+INPUT_RECIPE = "PET linearly resampled onto the MRI grid; both robust_normalise'd; slices along the axial axis"
 
 @dataclass(frozen=True)
 class StepReport:
@@ -178,17 +181,21 @@ class FuseVisLogic:
 
     def set_inputs(self, mri_node, pet_node) -> None:
         """Select two volume nodes as MRI and PET after checking them (FuseVisError, nothing changed)."""
-        checked_pair(mri_node, pet_node)
+        checked_pair(mri_node, pet_node, self._output_nodes())
         self._drop_prepared()
         with _batch_modify(self.parameters.node):
             self.parameters.mriVolume = mri_node
             self.parameters.petVolume = pet_node
 
+    def _output_nodes(self) -> list:
+        """The nodes FuseVis writes its results into (never inputs)."""
+        return [getattr(self.parameters, role) for role in OUTPUT_ROLES]
+
     # -- registration --------------------------------------------------------------------------
 
     def registration_job(self) -> registration_step.RegistrationJob:
         """The selected pair copied out of the scene: ``job.run()`` may run on another thread."""
-        return registration_step.snapshot(self.parameters.mriVolume, self.parameters.petVolume)
+        return registration_step.snapshot(self.parameters.mriVolume, self.parameters.petVolume, outputs=self._output_nodes())
 
     def apply_registration(self, result: RegistrationResult):
         """Put a registration result into the FuseVis transform node on the PET; returns the node."""
@@ -205,7 +212,7 @@ class FuseVisLogic:
     ):
         """Register PET to MRI (rigid, then affine) and apply it; None when ``alreadyRegistered`` is set."""
         if self.parameters.alreadyRegistered:
-            checked_pair(self.parameters.mriVolume, self.parameters.petVolume)
+            checked_pair(self.parameters.mriVolume, self.parameters.petVolume, self._output_nodes())
             return None
         result = self.registration_job().run(progress=progress, should_cancel=should_cancel)
         return self.apply_registration(result)
@@ -222,7 +229,7 @@ class FuseVisLogic:
         params = self.parameters
         if self._busy is not None:
             raise FuseVisError(f"{self._busy}; open the pair again once it is ready")
-        mri, pet = checked_pair(params.mriVolume, params.petVolume)
+        mri, pet = checked_pair(params.mriVolume, params.petVolume, self._output_nodes())
         matrix = registration_step.pet_sampling_matrix(params.mriVolume, params.petVolume)
         if self._prepared is not None:
             self._prepared.engine.wait_for_planning()  # the memory probe runs a network here
@@ -238,9 +245,11 @@ class FuseVisLogic:
         axis = axial_axis(mri)
         mri_input = np.moveaxis(robust_normalise(mri.array), axis, 0)
         pet_input = np.moveaxis(robust_normalise(pet_on_mri.array), axis, 0)
-        fingerprint = _fingerprint(mri_input, pet_input, axis)
+        fingerprint = _fingerprint(mri_input, axis)
         mri_to_world = linear_transform_matrix(params.mriVolume.GetParentTransformNode(), "MRI")
-        resumable = fingerprint == params.resultsInputs and self._outputs_match(mri)
+        resumable = (
+            fingerprint == params.resultsInputs and self._outputs_match(mri) and _same_pet_on_mri_grid(params.petOnMriGrid, pet_on_mri)
+        )
         previous, self._prepared = self._prepared, None
         if resumable and previous is not None and previous.fingerprint == fingerprint:
             # The same pair again: keep the engine with every method's finished slices.
@@ -730,10 +739,31 @@ class _batch_modify:
         self.node.EndModify(self._was)
 
 
-def _fingerprint(mri_input: np.ndarray, pet_input: np.ndarray, axis: int) -> str:
-    """Identifies the normalised pair, so saved results are taken up only for the very same inputs."""
+def _fingerprint(mri_input: np.ndarray, axis: int) -> str:
+    """Identifies the normalised MRI the networks see; with :func:`_same_pet_on_mri_grid`, saved results
+    are taken up only for the very same inputs."""
     digest = hashlib.blake2b(digest_size=12)
-    digest.update(f"{mri_input.shape}:{axis}".encode())
+    digest.update(f"{INPUT_RECIPE}:{mri_input.shape}:{axis}".encode())
     digest.update(np.ascontiguousarray(mri_input).tobytes())
-    digest.update(np.ascontiguousarray(pet_input).tobytes())
     return digest.hexdigest()
+
+
+def _same_pet_on_mri_grid(saved_node, pet_on_mri: Volume) -> bool:
+    """Whether the PET resampled now equals the one saved with the results, to float32 rounding.
+
+    Not compared bit for bit: a scene written and read back keeps every voxel, but the geometry moves
+    in its last bits (1e-14 mm) or is stored the other way along an axis, and resampling a PET of large
+    values (Bq/ml) through it moves them by a few 1e-8 relative. A different PET or registration moves
+    them by far more.
+    """
+    if saved_node is None or not same_geometry(pet_on_mri, saved_node):
+        return False
+    saved = node_array(saved_node)
+    if saved.shape != pet_on_mri.array.shape:
+        return False
+    scale = max(float(np.abs(pet_on_mri.array).max()), 1e-30)
+    return bool(np.abs(saved.astype(np.float64) - pet_on_mri.array).max() <= PET_GRID_TOLERANCE * scale)
+
+
+# Relative to the PET's largest value: float32 holds 6e-8; geometry noise moved the resampled PET by about 3e-8.
+PET_GRID_TOLERANCE = 1e-6

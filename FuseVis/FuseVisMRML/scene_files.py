@@ -22,17 +22,22 @@ def save_scene(scene, path: str | Path) -> Path:
     path = Path(path).resolve()
     if path.suffix.lower() != ".mrb":
         raise FuseVisError(f"{path} must end in .mrb (a Medical Reality Bundle holding the scene and its data)")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FuseVisError(f"cannot make the folder {path.parent} ({error.strerror}); choose another place for the scene") from None
     if running_in_slicer_app():
         import slicer
 
         if not slicer.util.saveScene(str(path)):
             raise FuseVisError(f"Slicer could not save the scene to {path}; check that the folder is writable")
         return path
+    added = []
     for index in range(scene.GetNumberOfNodes()):
         node = scene.GetNthNode(index)
         if node.IsA("vtkMRMLStorableNode") and node.GetSaveWithScene() and node.GetStorageNode() is None:
             node.AddDefaultStorageNode()
+            added.append(node)
     left_out = _host_only_nodes(scene)
     for node in left_out:
         node.SetSaveWithScene(False)
@@ -44,6 +49,11 @@ def save_scene(scene, path: str | Path) -> Path:
         for node in left_out:
             node.SetSaveWithScene(True)
     if not written:
+        for node in added:  # a failed save leaves the scene as it was
+            storage = node.GetStorageNode()
+            node.SetAndObserveStorageNodeID(None)
+            if storage is not None:
+                scene.RemoveNode(storage)
         raise FuseVisError(f"the scene could not be written to {path}; check that the folder is writable and has space")
     return path
 
@@ -68,7 +78,7 @@ def _host_only_nodes(scene) -> list:
 
 def read_scene(scene, path: str | Path) -> None:
     """Replace ``scene``'s content with the .mrb file at ``path``."""
-    path = Path(path)
+    path = Path(path).resolve()  # MRML's bundle reader opens relative paths from elsewhere
     if not path.is_file():
         raise FuseVisError(f"{path} does not exist; give a .mrb file saved by FuseVis or Slicer")
     if running_in_slicer_app():
