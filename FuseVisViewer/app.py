@@ -251,8 +251,8 @@ class FuseVisViewerApp(TrameApp):
         self._set_phase("Building the demo MRI and PET…")
         try:
             request = await asyncio.to_thread(self.demo)
-        except FuseVisError as error:
-            self.show_error(str(error))
+        except (FuseVisError, OSError) as error:  # OSError: the demo's folder cannot be written
+            self._load_failed(f"could not build the demo: {error}")
             return
         await self.load(request)
 

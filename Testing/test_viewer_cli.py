@@ -68,3 +68,17 @@ def test_the_command_line_does_not_import_the_viewer():
 def test_render_scale_out_of_range_is_refused(capsys, scale):
     code, err = run_cli(capsys, "serve", "--render-scale", scale)
     assert code == 2 and "--render-scale" in err
+
+
+@pytest.mark.parametrize("resolution", ["0.1", "10"])
+def test_demo_resolution_out_of_range_is_refused(capsys, resolution):
+    code, err = run_cli(capsys, "serve", "--demo-resolution", resolution)
+    assert code == 2 and f"--demo-resolution {resolution} mm is outside 1-4 mm" in err
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for out in ("/proc/fusevis-nope", str(blocker / "under-a-file")):
+        code, err = run_cli(capsys, "serve", "--out", out)
+        assert code == 2 and f"cannot make the folder --out {out}" in err and "Traceback" not in err

@@ -36,6 +36,16 @@ def run(args) -> int:
         raise FuseVisError(f"--render-scale {args.render_scale:g} must be between 0.1 and 2")
     if not 0 <= args.port <= 65535:
         raise FuseVisError(f"--port {args.port} is not a port number (0-65535)")
+    if args.mri is None:
+        from ..demo_data import RESOLUTION_RANGE_MM
+
+        low, high = RESOLUTION_RANGE_MM
+        if not low <= args.demo_resolution <= high:
+            raise FuseVisError(f"--demo-resolution {args.demo_resolution:g} mm is outside {low:g}-{high:g} mm; pick a value in that range")
+    try:  # demo inputs, uploads and saved scenes all go there: a folder that cannot be made fails now, not in the page
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FuseVisError(f"cannot make the folder --out {args.out} ({error.strerror}); choose another --out") from None
     get_method(args.method)
     load_method(args.method, device="cpu")  # missing weights: say so now, not in the page
     _check_port(args.host, args.port)
