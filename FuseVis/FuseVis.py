@@ -281,7 +281,7 @@ class FuseVisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         with slicer.util.tryWithErrorDisplay("FuseVis could not load the volumes.", waitCursor=True):
             mri, pet = self.logic.load_inputs(self.ui.mriPathLineEdit.currentPath, self.ui.petPathLineEdit.currentPath)
-            slicer.util.setSliceViewerLayers(background=mri, foreground=pet, foregroundOpacity=0.4, fit=True)
+            self.showPair(mri, pet)
 
     def onDemoButton(self) -> None:
         if not self.initializeLogic():
@@ -293,7 +293,15 @@ class FuseVisWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.mriPathLineEdit.currentPath = str(files.mri)
             self.ui.petPathLineEdit.currentPath = str(files.pet)
             mri, pet = self.logic.load_inputs(files.mri, files.pet)
-            slicer.util.setSliceViewerLayers(background=mri, foreground=pet, foregroundOpacity=0.4, fit=True)
+            self.showPair(mri, pet)
+
+    def showPair(self, mri, pet) -> None:
+        """The PET over the MRI in every slice view, each turned to the MRI's own slice planes (see view_alignment)."""
+        from FuseVisMRML.view_alignment import align_with_volume
+
+        layout = slicer.app.layoutManager()
+        align_with_volume([layout.sliceWidget(name).mrmlSliceNode() for name in layout.sliceViewNames()], mri)
+        slicer.util.setSliceViewerLayers(background=mri, foreground=pet, foregroundOpacity=0.4, fit=True)
 
     def onRegisterButton(self) -> None:
         if not self.initializeLogic():

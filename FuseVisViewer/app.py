@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import vtk
 from trame.app import TrameApp
 from trame_slicer.core import SlicerApp
@@ -29,6 +30,7 @@ from FuseVisLib.errors import FuseVisError
 from FuseVisLib.registry import get_method, method_names
 from FuseVisLib.volume_fusion import axial_axis
 from FuseVisMRML import FuseVisLogic
+from FuseVisMRML.view_alignment import align_with_volume
 from FuseVisMRML.volume_nodes import volume_from_node
 
 from . import controls_ui
@@ -43,6 +45,7 @@ from .slice_views import (
     LAYERS,
     MAIN_VIEWS,
     ZOOM_VIEW,
+    FitUntilZoomed,
     SliceLink,
     configure_view,
     show_crosshair,
@@ -145,6 +148,7 @@ class FuseVisViewerApp(TrameApp):
         self.host.on_busy = self._show_busy
         self.cursor.on_move = self.host.wake
         self.link = SliceLink(self.views, self._slice_scrolled)
+        self.fitter = FitUntilZoomed({name: self.views[name] for name in MAIN_VIEWS})
         self._axis = 0
         self._slices = 1
         self._loading = False
@@ -309,10 +313,14 @@ class FuseVisViewerApp(TrameApp):
         self._page_update.cancel()
         self.box.hide()
         self._bind_views()
-        for name in MAIN_VIEWS:
-            self.views[name].fit_view_to_content()
+        align_with_volume([view.get_view_node() for view in self.views.values()], params.mriVolume)
+        self.fitter.fit()
         params.viewSlice = view_slice  # fitting moved the views; the Logic's choice stands
-        self.link.jump_to(slice_centre_ras(params.mriVolume, self._axis, params.viewSlice))
+        centre = slice_centre_ras(params.mriVolume, self._axis, params.viewSlice)
+        self.link.jump_to(centre)
+        # The MRI and PET views show Jacobian layers, which stay black until there is a principal pixel:
+        # start at the slice's centre, where the crosshair is drawn, until the mouse picks another.
+        self.cursor.point_at(centre)
         self.host.resume()
         with self.state:
             # The slider's range first: a value beyond the old range would be clamped by the page.
@@ -408,7 +416,18 @@ class FuseVisViewerApp(TrameApp):
         self.logic.set_view_slice(max(0, min(index, self._slices - 1)))
         with self.state:
             self.state.fv_slice = self.logic.parameters.viewSlice
+        self._principal_to_slice(self.logic.parameters.viewSlice)
         self.host.wake()
+
+    def _principal_to_slice(self, index: int) -> None:
+        """Keep the principal pixel's row and column on a newly shown slice: the Jacobian layers hold one slice,
+        and would leave the MRI and PET views black on any other."""
+        readout = self.logic.readout()
+        if readout is None or readout.slice == index:
+            return
+        mri = self.logic.parameters.mriVolume
+        step = slice_centre_ras(mri, self._axis, index) - slice_centre_ras(mri, self._axis, readout.slice)
+        self.cursor.point_at(np.asarray(readout.ras) + step)
 
     def _slice_changed(self, fv_slice, **_) -> None:
         # Also called for the server's own updates of fv_slice (when the state is flushed): those match viewSlice.
@@ -417,6 +436,7 @@ class FuseVisViewerApp(TrameApp):
         index = int(fv_slice)
         self.link.jump_to(slice_centre_ras(self.logic.parameters.mriVolume, self._axis, index))
         self.logic.set_view_slice(index)
+        self._principal_to_slice(index)
         self.host.wake()
 
     # -- parameters ----------------------------------------------------------------------------

@@ -55,6 +55,12 @@ class CursorTracker:
 
         return moved
 
+    def point_at(self, ras) -> None:
+        """A position not from the mouse (a newly opened pair's first principal pixel); the mouse's next move replaces it."""
+        self._latest = np.array(ras, dtype=float)[:3]
+        if self.on_move is not None:
+            self.on_move()
+
     def pending(self) -> bool:
         return self._latest is not None
 

@@ -168,3 +168,60 @@ class SliceLink:
         point = [matrix.GetElement(row, 3) for row in range(3)]
         self.jump_to(point)
         self.on_slice_changed(point)
+
+
+class FitUntilZoomed:
+    """Fits the views to their content, and again whenever the page gives a view another size, until the
+    user zooms that view.
+
+    A pair is fitted as soon as it is opened, often before the browser has
+    laid the views out; Slicer then keeps a resized view's vertical field
+    of view, so a slice as wide as it is tall came out cropped at the sides
+    in a narrower view (and zoomed far in when the first size was far off).
+    """
+
+    def __init__(self, views: dict) -> None:
+        self.views = views
+        self._fitted: dict[str, tuple[tuple[int, int], float]] = {}  # view -> (size, vertical field of view) after fitting
+        self._fitting = False
+        self._tags = [
+            (view.get_view_node(), view.get_view_node().AddObserver(vtk.vtkCommand.ModifiedEvent, self._modified))
+            for view in views.values()
+        ]
+
+    def close(self) -> None:
+        for node, tag in self._tags:
+            node.RemoveObserver(tag)
+        self._tags = []
+
+    def fit(self) -> None:
+        """Fit every view (a newly shown pair; the caller puts them on its slice afterwards)."""
+        for name in self.views:
+            self._fit(name)
+
+    def _fit(self, name: str, keep_slice: bool = False) -> None:
+        view = self.views[name]
+        offset = view.get_slice_value()
+        self._fitting = True
+        try:
+            view.fit_view_to_content()
+            if keep_slice:  # fitting also centres the view through the volume
+                view.set_slice_value(offset)
+        finally:
+            self._fitting = False
+        node = self.views[name].get_view_node()
+        self._fitted[name] = (tuple(node.GetDimensions()[:2]), node.GetFieldOfView()[1])
+
+    def _modified(self, node, _event) -> None:
+        if self._fitting:
+            return
+        name = next((n for n, v in self.views.items() if v.get_view_node() is node), None)
+        if name is None or name not in self._fitted:
+            return
+        size, height = self._fitted[name]
+        if tuple(node.GetDimensions()[:2]) == size:
+            return
+        if abs(node.GetFieldOfView()[1] - height) > 1e-6 * max(height, 1e-9):
+            del self._fitted[name]  # zoomed by the user: the view is theirs now
+            return
+        self._fit(name, keep_slice=True)

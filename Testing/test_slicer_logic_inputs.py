@@ -163,3 +163,25 @@ def test_a_slab_too_thin_in_the_axial_plane_is_refused(demo, logic):
     # One axial slice is a legitimate (if small) volume.
     one = add_volume_node(logic.scene, "vtkMRMLScalarVolumeNode", "one slice", demo["mri"].array[2:3], demo["mri"].ijk_to_ras)
     logic.set_inputs(one, pet)
+
+
+def test_slice_views_turn_to_an_oblique_mri_s_own_slices(demo, logic):
+    from FuseVisMRML.view_alignment import align_with_volume
+
+    tilt, turn = np.deg2rad(20), np.deg2rad(10)
+    about_r = np.array([[1, 0, 0], [0, np.cos(tilt), -np.sin(tilt)], [0, np.sin(tilt), np.cos(tilt)]])
+    about_s = np.array([[np.cos(turn), -np.sin(turn), 0], [np.sin(turn), np.cos(turn), 0], [0, 0, 1]])
+    matrix = np.eye(4)
+    matrix[:3, :3] = about_r @ about_s @ np.diag([3.0, 3.0, 3.0])
+    oblique = add_volume_node(logic.scene, "vtkMRMLScalarVolumeNode", "oblique MRI", demo["mri"].array, matrix)
+    view = slicer.vtkMRMLSliceNode()
+    view.SetLayoutName("Red")
+    logic.scene.AddNode(view)
+    view.SetOrientation("Axial")
+    before = np.array([view.GetSliceToRAS().GetElement(row, 2) for row in range(3)])
+    assert abs(before @ (matrix[:3, 2] / 3)) < 0.95, "an axial view cuts the oblique slices at an angle"
+
+    align_with_volume([view], oblique)
+
+    normal = np.array([view.GetSliceToRAS().GetElement(row, 2) for row in range(3)])
+    assert abs(normal @ (matrix[:3, 2] / 3)) == pytest.approx(1.0, abs=1e-9)  # along the MRI's k axis: one of its slices

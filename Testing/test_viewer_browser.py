@@ -137,6 +137,22 @@ def brightness_at(pixels: np.ndarray, centre: tuple[int, int]) -> int:
     return int(pixels[row - 1 : row + 2, col - 1 : col + 2].max())
 
 
+def test_a_newly_opened_pair_has_a_principal_pixel_at_the_slice_centre(server, engine_input):
+    """Before the mouse picks one, the MRI and PET views show the Jacobian layers of the slice's centre, not black."""
+
+    async def scenario(viewer: ViewerPage):
+        readout = await viewer.wait_for_readout_after(0)
+        await asyncio.sleep(0.8)  # the views' next frames
+        return readout, await viewer.state("fv_slice"), await view_pixels(viewer, "MRI")
+
+    readout, shown_slice, mri_view = run(scenario, server.url)
+    slice_index, row, col = pixel_of(readout)
+    slices, rows, cols = engine_input[0].shape
+    assert slice_index == shown_slice and abs(row - (rows - 1) / 2) <= 0.5 and abs(col - (cols - 1) / 2) <= 0.5
+    check_jacobians(readout, load_method("WeightedAveraging", device="cpu"), engine_input)
+    assert (mri_view.max(axis=2) > 60).mean() > 0.05, "the MRI view shows the anatomy under the Jacobian layer"
+
+
 def test_hovering_the_fused_view_moves_the_pixel_and_the_jacobian_layers(server, engine_input):
     async def scenario(viewer: ViewerPage):
         assert await viewer.state("fv_method") == "WeightedAveraging"
@@ -342,7 +358,8 @@ def test_save_scene_writes_a_bundle_that_reloads_with_every_volume(server, tmp_p
 
     async def scenario(viewer: ViewerPage):
         page = viewer.page
-        await hover_and_read(viewer, "Fused", 0.5, 0.5)  # a principal pixel, so the Jacobian layers hold values
+        # A principal pixel of the mouse's (a pair opens with one at the slice centre, which a hover there would not change).
+        await hover_and_read(viewer, "Fused", 0.45, 0.4)
         await page.locator("#fusevis-save-dir").fill(str(folder))
         await page.wait_for_function("(f) => window.trame.state.get('fv_save_dir') === f", arg=str(folder), timeout=10_000)
         await page.locator("#fusevis-save").click()
