@@ -121,7 +121,31 @@ def slice_centre_ras(mri_node, axis: int, index: int) -> np.ndarray:
     return np.array(matrix.MultiplyPoint([*ijk, 1.0]))[:3]
 
 
-class SliceLink:
+class _ViewNodeObserver:
+    """Calls ``_view_modified(name, node)`` whenever the slice node of one of ``views`` is modified."""
+
+    def __init__(self, views: dict) -> None:
+        self.views = views
+        self._tags = [
+            (view.get_view_node(), view.get_view_node().AddObserver(vtk.vtkCommand.ModifiedEvent, self._modified))
+            for view in views.values()
+        ]
+
+    def close(self) -> None:
+        for node, tag in self._tags:
+            node.RemoveObserver(tag)
+        self._tags = []
+
+    def _modified(self, node, _event) -> None:
+        name = next((n for n, v in self.views.items() if v.get_view_node() is node), None)
+        if name is not None:
+            self._view_modified(name, node)
+
+    def _view_modified(self, name: str, node) -> None:
+        raise NotImplementedError
+
+
+class SliceLink(_ViewNodeObserver):
     """Keeps the main views and the zoom view on one slice; reports slice changes made in any of them.
 
     Slicer's own view linking would also copy layer choices between the
@@ -131,19 +155,10 @@ class SliceLink:
     """
 
     def __init__(self, views: dict, on_slice_changed) -> None:
-        self.views = views
         self.on_slice_changed = on_slice_changed
         self._syncing = False
         self._offsets = {name: view.get_slice_value() for name, view in views.items()}
-        self._tags = [
-            (view.get_view_node(), view.get_view_node().AddObserver(vtk.vtkCommand.ModifiedEvent, self._moved))
-            for view in views.values()
-        ]
-
-    def close(self) -> None:
-        for node, tag in self._tags:
-            node.RemoveObserver(tag)
-        self._tags = []
+        super().__init__(views)
 
     def jump_to(self, ras) -> None:
         """Put every view on the plane through ``ras`` (keeps each view's pan and zoom)."""
@@ -155,11 +170,8 @@ class SliceLink:
             self._syncing = False
         self._offsets = {name: view.get_slice_value() for name, view in self.views.items()}
 
-    def _moved(self, node, _event) -> None:
+    def _view_modified(self, name: str, node) -> None:
         if self._syncing:
-            return
-        name = next((n for n, v in self.views.items() if v.get_view_node() is node), None)
-        if name is None:
             return
         offset = self.views[name].get_slice_value()
         if abs(offset - self._offsets.get(name, offset)) < 1e-6:
@@ -170,7 +182,7 @@ class SliceLink:
         self.on_slice_changed(point)
 
 
-class FitUntilZoomed:
+class FitUntilZoomed(_ViewNodeObserver):
     """Fits the views to their content, and again whenever the page gives a view another size, until the
     user zooms that view.
 
@@ -181,18 +193,9 @@ class FitUntilZoomed:
     """
 
     def __init__(self, views: dict) -> None:
-        self.views = views
         self._fitted: dict[str, tuple[tuple[int, int], float]] = {}  # view -> (size, vertical field of view) after fitting
         self._fitting = False
-        self._tags = [
-            (view.get_view_node(), view.get_view_node().AddObserver(vtk.vtkCommand.ModifiedEvent, self._modified))
-            for view in views.values()
-        ]
-
-    def close(self) -> None:
-        for node, tag in self._tags:
-            node.RemoveObserver(tag)
-        self._tags = []
+        super().__init__(views)
 
     def fit(self) -> None:
         """Fit every view (a newly shown pair; the caller puts them on its slice afterwards)."""
@@ -212,11 +215,8 @@ class FitUntilZoomed:
         node = self.views[name].get_view_node()
         self._fitted[name] = (tuple(node.GetDimensions()[:2]), node.GetFieldOfView()[1])
 
-    def _modified(self, node, _event) -> None:
-        if self._fitting:
-            return
-        name = next((n for n, v in self.views.items() if v.get_view_node() is node), None)
-        if name is None or name not in self._fitted:
+    def _view_modified(self, name: str, node) -> None:
+        if self._fitting or name not in self._fitted:
             return
         size, height = self._fitted[name]
         if tuple(node.GetDimensions()[:2]) == size:
