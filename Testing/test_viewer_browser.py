@@ -396,3 +396,60 @@ def test_save_scene_writes_a_bundle_that_reloads_with_every_volume(server, tmp_p
     assert fused.max() > 0  # the slices fused so far are in the bundle, not zeros
     jacobian = slicer.util.arrayFromVolume(volumes["FuseVis Jacobian MRI"])
     assert jacobian.shape[0] == 1 and np.abs(jacobian).max() > 0  # the principal pixel's layer
+
+
+def test_an_oblique_anisotropic_mri_is_shown_slice_by_slice_whole_and_alike_in_every_view(server, tmp_path, chromium):
+    """An MRI tilted 20 degrees with 2.5 x 3.2 x 5 mm voxels: each view shows one of its slices whole (head
+    clear of every edge), the Jacobian layer is lit at the principal pixel, and a point of the MRI view
+    and the same point of the fused view are the same pixel."""
+    demo = read_volume(server.out / "demo-inputs" / "mri.nii.gz")
+    tilt = np.deg2rad(20)
+    rotation = np.array([[1, 0, 0], [0, np.cos(tilt), -np.sin(tilt)], [0, np.sin(tilt), np.cos(tilt)]])
+    shape_kji = (8, 70, 80)
+    matrix = np.eye(4)
+    matrix[:3, :3] = rotation @ np.diag([2.5, 3.2, 5.0])
+    centre = demo.ijk_to_ras[:3, :3] @ ((np.array(demo.array.shape[::-1]) - 1) / 2) + demo.ijk_to_ras[:3, 3]
+    matrix[:3, 3] = centre - matrix[:3, :3] @ ((np.array(shape_kji[::-1]) - 1) / 2)
+    oblique = resample_to_reference(demo, Volume(np.zeros(shape_kji, np.float32), matrix), np.eye(4))
+    mri_file = write_nifti(oblique, tmp_path / "oblique_mri.nii.gz")
+    process = ViewerProcess(
+        ["--port", "0", "--out", str(tmp_path / "out"), "--mri", str(mri_file), "--pet", str(server.out / "demo-inputs" / "pet.nii.gz"),
+         "--already-registered"],
+        ARTIFACTS / "viewer-server-oblique.log",
+    )
+    process.start()
+    process.wait_for_output("fusevis serve: showing MRI")
+
+    async def scenario(viewer: ViewerPage):
+        await viewer.wait_until_ready(120)
+        await viewer.wait_for_readout_after(0)  # the first principal pixel
+        await viewer.set_state("fv_crosshair", False)
+        on_mri = pixel_of(await hover_and_read(viewer, "MRI", 0.42, 0.56))
+        await viewer.set_state("fv_opacity", 0.0)
+        await asyncio.sleep(0.8)
+        mri_layer = await view_pixels(viewer, "MRI")
+        await hover_and_read(viewer, "Fused", 0.6, 0.4)  # elsewhere first: the same pixel again would change nothing
+        on_fused = pixel_of(await hover_and_read(viewer, "Fused", 0.42, 0.56))
+        await asyncio.sleep(0.8)
+        fused_view = await view_pixels(viewer, "Fused")  # once the page has laid the views out and they were fitted
+        await screenshot(viewer, "viewer-oblique.png")
+        return fused_view, on_mri, mri_layer, on_fused
+
+    try:
+        fused_view, on_mri, mri_layer, on_fused = run(scenario, process.url)
+    finally:
+        process.stop()
+    # Rows and columns that cross the head (Slicer's corner annotations light only a few pixels of a line;
+    # the page's layer buttons cover the top of the view, so its top edge is not judged).
+    bright = fused_view.max(axis=2) > 40
+    rows, cols = np.nonzero(bright.mean(axis=1) > 0.05)[0], np.nonzero(bright.mean(axis=0) > 0.05)[0]
+    height, width = fused_view.shape[:2]
+    assert rows.max() < 0.99 * height, "the head is cut at the bottom"
+    assert cols.min() > 0.01 * width and cols.max() < 0.99 * width, "the head is cut at a side"
+    assert on_mri == on_fused
+    # Weighted averaging's Jacobian is the principal pixel alone: lit at the box centre, and not as a band
+    # across the view (what a view cutting the oblique slices at an angle showed).
+    row, col = box_centre(mri_layer)
+    assert brightness_at(mri_layer, (row, col)) > 100
+    for beside in (col - width // 4, col + width // 4):
+        assert brightness_at(mri_layer, (row, beside)) < 50
