@@ -56,6 +56,7 @@ from .slice_views import (
 )
 from .throttle import Throttle
 from .uploads import save_uploads
+from .vtk_messages import send_vtk_messages_to
 from .zoom_view import NeighbourhoodBox, centre_zoom
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class PairRequest:
 class FuseVisViewerApp(TrameApp):
     """The browser viewer. ``initial``: the pair opened at start; ``demo``: builds the demo pair, returns its request;
     ``render_scale``: views render at this fraction of their size on screen; ``save_dir``: the page's
-    default folder for "Save scene"."""
+    default folder for "Save scene"; ``vtk_log``: a file for VTK's and Slicer's messages (None: the terminal)."""
 
     def __init__(
         self,
@@ -108,6 +109,7 @@ class FuseVisViewerApp(TrameApp):
         method: str = "WeightedAveraging",
         render_scale: float = DEFAULT_RENDER_SCALE,
         save_dir: Path = Path("fusevis-output"),
+        vtk_log: Path | None = None,
     ) -> None:
         super().__init__(server=server)
         if not 0.1 <= render_scale <= 2.0:
@@ -117,6 +119,8 @@ class FuseVisViewerApp(TrameApp):
         self.initial = initial
         self.demo = demo
         self.slicer = SlicerApp()
+        if vtk_log is not None:
+            send_vtk_messages_to(vtk_log)
         self.scene = self.slicer.scene
         self.views = {}
         for definition in view_definitions():

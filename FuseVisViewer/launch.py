@@ -37,12 +37,13 @@ def serve(
     render_scale: float = DEFAULT_RENDER_SCALE,
 ) -> None:
     """Run the viewer until interrupted: ``pair`` if given, else the built-in demo."""
+    vtk_log = Path(output_dir) / "viewer-vtk.log"
     demo = demo_request(Path(output_dir) / "demo-inputs", demo_resolution)
     # Uploads arrive as one websocket message: allow a DICOM series of a few hundred MB.
     server = get_server("fusevis", client_type="vue3", ws_max_msg_size=UPLOAD_LIMIT_BYTES)
     app = FuseVisViewerApp(
         server, upload_dir=Path(output_dir) / "viewer-uploads", initial=pair, demo=demo, method=method,
-        render_scale=render_scale, save_dir=Path(output_dir),
+        render_scale=render_scale, save_dir=Path(output_dir), vtk_log=vtk_log,
     )
 
     def announce(**_) -> None:
@@ -50,8 +51,10 @@ def serve(
         if ":" in shown:
             shown = f"[{shown}]"
         print(f"FuseVis viewer running: open http://{shown}:{app.server.port}/ in a browser (Ctrl-C stops it)", flush=True)
+        print(f"(VTK's and Slicer's own messages go to {vtk_log})", flush=True)
 
     app.ctrl.on_server_ready.add(announce)
     # trame parses the command line too; the fusevis arguments are not for it.
     del sys.argv[1:]
     app.server.start(host=host, port=port, open_browser=False, show_connection_info=False, timeout=0)
+
