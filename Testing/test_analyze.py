@@ -181,7 +181,7 @@ def test_requested_pixels_and_bad_requests(tmp_path, capsys):
     assert _analyze("--mri", str(tmp_path / "mri.png"), "--pet", str(tmp_path / "pet.png"), "--out", str(tmp_path / "bad"),
                     "--methods", "WeightedAveraging", "--pixel", "64,3") == 1
     failure = json.loads((tmp_path / "bad" / "summary.json").read_text())
-    assert failure["status"] == "failed" and "outside the 64x64 image" in failure["reason"] and failure["stage"] == "pixels"
+    assert failure["status"] == "failed" and "outside the image of 64 rows and 64 columns" in failure["reason"] and failure["stage"] == "pixels"
 
     assert _analyze("--mri", str(tmp_path / "mri.png"), "--out", str(tmp_path / "x")) == 2
     assert "--mri and --pet go together" in capsys.readouterr().err

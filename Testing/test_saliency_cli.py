@@ -116,9 +116,9 @@ def test_saliency_reads_slices_saved_as_nifti(tmp_path, capsys, rng):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--pixel", "20,3"], "lies outside the 20x26 image"),
+        (["--pixel", "20,3"], "lies outside the image of 20 rows and 26 columns"),
         # A leading minus sign would make argparse take the value for an option ("expected one argument").
-        (["--pixel", "-1,3"], "pixel (row -1, col 3) lies outside the 20x26 image"),
+        (["--pixel", "-1,3"], "pixel (row -1, col 3) lies outside the image of 20 rows and 26 columns"),
         (["--pixel", "3"], "--pixel takes ROW,COL"),
         (["--gamma1", "3"], "gamma must be a number between 0.1 and 2.0"),
     ],

@@ -51,7 +51,7 @@ def test_batched_tensor_is_refused(pair):
 
 @pytest.mark.parametrize("pixel", [(12, 0), (0, 14), (-1, 3), (5, -2)])
 def test_pixel_outside_the_image(pair, pixel):
-    with pytest.raises(FuseVisError, match=r"lies outside the 12x14 image; choose 0 <= row < 12 and 0 <= col < 14"):
+    with pytest.raises(FuseVisError, match=r"lies outside the image of 12 rows and 14 columns; choose 0 <= row < 12 and 0 <= col < 14"):
         jacobian_images(_model(), *pair, *pixel)
 
 

@@ -91,7 +91,7 @@ def check_pixel(row, col, height: int, width: int) -> tuple[int, int]:
     row, col = int(row), int(col)
     if not (0 <= row < height and 0 <= col < width):
         raise FuseVisError(
-            f"pixel (row {row}, col {col}) lies outside the {height}x{width} image; "
+            f"pixel (row {row}, col {col}) lies outside the image of {height} rows and {width} columns; "
             f"choose 0 <= row < {height} and 0 <= col < {width}"
         )
     return row, col
