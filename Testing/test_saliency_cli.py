@@ -9,6 +9,7 @@ from PIL import Image
 
 from FuseVisLib.cli import main
 from FuseVisLib.cli.bench import describe
+from FuseVisLib.errors import FuseVisError
 from FuseVisLib.registry import load_method
 from FuseVisLib.saliency import guidance_images, jacobian_images
 from FuseVisLib.saliency.bench_goals import judged
@@ -110,7 +111,24 @@ def test_saliency_reads_slices_saved_as_nifti(tmp_path, capsys, rng):
     volume = tmp_path / "volume.nii.gz"
     nib.save(nib.Nifti1Image(rng.random((26, 20, 3)).astype(np.float32), np.eye(4)), volume)
     code, _, err = _fusevis_here(capsys, "saliency", "--mri", str(volume), "--pet", str(files["pet"]), "--method", "WeightedAveraging", "--out", str(out))
-    assert code == 2 and "is a volume of 3 slices; a slice input is one 2-D image" in err and "Traceback" not in err
+    assert code == 2 and "is a volume of 26x20x3 voxels, 3 slices; a slice input is one 2-D image" in err and "Traceback" not in err
+
+
+def test_a_nifti_slice_is_read_along_its_thin_axis_with_the_volume_checks(tmp_path, rng):
+    import nibabel as nib
+
+    from FuseVisLib.saliency.slice_files import read_slice
+
+    image = rng.random((20, 26)).astype(np.float32)  # rows k, columns j of a sagittal slice one voxel thick in i
+    sagittal = tmp_path / "sagittal.nii.gz"
+    nib.save(nib.Nifti1Image(image.T[None] * 50 + 7, np.eye(4)), sagittal)
+    np.testing.assert_allclose(read_slice(sagittal, "MRI"), (image - image.min()) / (image.max() - image.min()), atol=1e-6)
+
+    image[3, 4] = np.nan
+    broken = tmp_path / "nan.nii.gz"
+    nib.save(nib.Nifti1Image(image.T[..., None], np.eye(4)), broken)
+    with pytest.raises(FuseVisError, match=r"nan\.nii\.gz has 1 NaN voxel\(s\); replace them"):
+        read_slice(broken, "PET")
 
 
 @pytest.mark.parametrize(

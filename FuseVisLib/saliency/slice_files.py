@@ -7,7 +7,8 @@ import numpy as np
 
 from ..errors import FuseVisError
 from ..pair_folder import min_max_normalise, pet_activity, read_image
-from ..volume_io.nifti import is_nifti_path, read_nifti
+from ..volume_io import read_volume
+from ..volume_io.nifti import is_nifti_path
 
 
 def read_slice(path: str | Path, modality: str) -> np.ndarray:
@@ -16,7 +17,8 @@ def read_slice(path: str | Path, modality: str) -> np.ndarray:
     ``.npy``: a 2-D array used as it is (it must already lie in [0, 1]).
     Image files: greyscale, or for PET also a colour-mapped rendering (the
     colour map is inverted to activity); min-max normalised as the authors did.
-    NIfTI holding one slice: rows j, columns i (a volume's axial slice), min-max normalised.
+    NIfTI holding one slice, min-max normalised: stored along k (a volume's axial slice) its rows are
+    j and its columns i; stored along i or j, the two other axes in the same order (k before j before i).
     """
     path = Path(path)
     if path.is_dir():
@@ -33,20 +35,26 @@ def read_slice(path: str | Path, modality: str) -> np.ndarray:
         _refuse_blank(array, path)
         return np.asarray(array, dtype=np.float32)
     if is_nifti_path(path):
-        volume = read_nifti(path)
-        if volume.array.shape[0] != 1:
-            raise FuseVisError(
-                f"{path} is a volume of {volume.array.shape[0]} slices; a slice input is one 2-D image: "
-                "give volumes to `fusevis analyze` or the viewer, or save one slice"
-            )
-        _refuse_blank(volume.array, path)
-        return min_max_normalise(volume.array[0])
+        # read_volume runs every volume check (NaN, blank, geometry), naming the file.
+        return min_max_normalise(_only_slice(read_volume(path).array, path))
     pixels = read_image(path)
     _refuse_blank(pixels, path)
     if modality.upper() == "PET":
         return pet_activity([pixels])[0]
     grey = pixels if pixels.ndim == 2 else pixels.astype(np.float32).mean(axis=2)
     return min_max_normalise(grey)
+
+
+def _only_slice(array: np.ndarray, path: Path) -> np.ndarray:
+    """The one 2-D image of a [k, j, i] array one voxel thick along some axis."""
+    thin = [axis for axis, size in enumerate(array.shape) if size == 1]
+    if not thin:
+        k, j, i = array.shape
+        raise FuseVisError(
+            f"{path} is a volume of {i}x{j}x{k} voxels, {k} slices; a slice input is one 2-D image: "
+            "give volumes to `fusevis analyze` or the viewer, or save one slice"
+        )
+    return np.take(array, 0, axis=thin[0])
 
 
 def _refuse_blank(array: np.ndarray, path: Path) -> None:

@@ -20,10 +20,10 @@ __all__ = ["RAS_FROM_LPS", "Volume", "check_volume", "read_volume", "write_dicom
 def read_volume(path: str | Path, series_id: str | None = None) -> Volume:
     """Volume at ``path``: a NIfTI file (.nii/.nii.gz) or a folder holding one DICOM series.
 
-    ``series_id`` picks a series when the folder holds several. Raises
-    FuseVisError for a missing path, an unreadable file, a 2-D or 4-D
-    (dynamic) image, an empty or blank volume, NaNs, and DICOM series with a
-    missing slice.
+    ``series_id`` picks a series when the folder holds several. A 2-D NIfTI
+    file is a volume of one slice, as Slicer loads it. Raises FuseVisError
+    for a missing path, an unreadable file, a 4-D (dynamic) image, an empty
+    or blank volume, NaNs, and DICOM series with a missing slice.
     """
     path = Path(path)
     if not path.exists():
