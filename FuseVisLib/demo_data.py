@@ -158,11 +158,16 @@ def misalignment_matrix() -> np.ndarray:
     return matrix
 
 
-def simulate_demo(resolution: float = DEFAULT_RESOLUTION_MM, misalign: bool = False) -> DemoVolumes:
-    """Simulated MRI (``resolution`` mm voxels) and PET (3 mm or coarser) of the MNI152 head, with lesion."""
+def check_demo_resolution(resolution: float, option: str = "--resolution") -> None:
+    """Refuse a demo voxel size outside :data:`RESOLUTION_RANGE_MM`, naming the ``option`` that gave it."""
     low, high = RESOLUTION_RANGE_MM
     if not low <= resolution <= high:
-        raise FuseVisError(f"--resolution {resolution} mm is outside {low:g}-{high:g} mm; the MNI152 maps are 1 mm, pick a value in that range")
+        raise FuseVisError(f"{option} {resolution:g} mm is outside {low:g}-{high:g} mm; the MNI152 maps are 1 mm, pick a value in that range")
+
+
+def simulate_demo(resolution: float = DEFAULT_RESOLUTION_MM, misalign: bool = False) -> DemoVolumes:
+    """Simulated MRI (``resolution`` mm voxels) and PET (3 mm or coarser) of the MNI152 head, with lesion."""
+    check_demo_resolution(resolution)
     rng = np.random.default_rng(SEED)
     grid, t1, gm, wm = _tissue_maps(resolution)
     spacing = float(resolution)

@@ -137,7 +137,7 @@ def test_coarser_resolution_scales_both_grids():
 
 
 def test_resolution_out_of_range_is_refused():
-    with pytest.raises(FuseVisError, match="outside"):
+    with pytest.raises(FuseVisError, match=r"--resolution 0\.5 mm is outside 1-4 mm"):
         simulate_demo(resolution=0.5)
 
 

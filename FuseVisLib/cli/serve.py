@@ -37,11 +37,9 @@ def run(args) -> int:
     if not 0 <= args.port <= 65535:
         raise FuseVisError(f"--port {args.port} is not a port number (0-65535)")
     if args.mri is None:
-        from ..demo_data import RESOLUTION_RANGE_MM
+        from ..demo_data import check_demo_resolution
 
-        low, high = RESOLUTION_RANGE_MM
-        if not low <= args.demo_resolution <= high:
-            raise FuseVisError(f"--demo-resolution {args.demo_resolution:g} mm is outside {low:g}-{high:g} mm; pick a value in that range")
+        check_demo_resolution(args.demo_resolution, "--demo-resolution")
     try:  # demo inputs, uploads and saved scenes all go there: a folder that cannot be made fails now, not in the page
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
