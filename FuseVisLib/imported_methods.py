@@ -16,7 +16,7 @@ import warnings
 
 from safetensors import SafetensorError, safe_open
 
-from .errors import FuseVisError
+from .errors import FuseVisError, FuseVisWarning
 from .registry import FusionMethod, get_method, method_names, register_method
 from .weights import read_model_card
 
@@ -108,12 +108,12 @@ def register_imported_methods(directory: str | Path | None = None) -> list[Fusio
         directory = Path(directory) if directory is not None else user_models_dir()
         files = sorted(directory.glob("*.safetensors")) if directory.is_dir() else []
     except (OSError, RuntimeError) as error:  # RuntimeError: no home directory to be found
-        warnings.warn(f"FuseVis: cannot list imported models ({error})", stacklevel=2)
+        warnings.warn(f"cannot list imported models ({error}); set FUSEVIS_USER_MODELS to a readable folder", FuseVisWarning, stacklevel=2)
         return []
     registered = []
     for path in files:
         try:
             registered.append(register_weights_file(path))
         except Exception as error:  # any bad user file: skip it, FuseVis must still import
-            warnings.warn(f"FuseVis: skipping imported model {path}: {error}", stacklevel=2)
+            warnings.warn(f"skipping imported model {path}: {error}", FuseVisWarning, stacklevel=2)
     return registered

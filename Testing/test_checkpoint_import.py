@@ -394,7 +394,7 @@ def test_imported_methods_are_registered_when_fusevis_starts(tmp_path):
     names = json.loads(names_line)
     assert "DeepFuse@mine" in names and not any(name.endswith(("@garbage", "@no-card", "@unknown-base")) for name in names)
     assert radius_line == "12"
-    assert started.stderr.count("skipping imported model") == 3
+    assert started.stderr.count("FuseVisWarning: skipping imported model") == 3
 
 
 def test_methods_table_stays_aligned_for_long_imported_names(tmp_path):
