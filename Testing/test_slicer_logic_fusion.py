@@ -353,16 +353,32 @@ def test_a_failed_save_leaves_the_scene_as_it_was_and_a_relative_path_reads_back
     logic, _ = make_logic(demo_files, "WeightedAveraging")
     logic.run_to_completion(progress=False)
 
-    def storage_nodes() -> int:
-        return logic.scene.GetNodesByClass("vtkMRMLStorageNode").GetNumberOfItems()
+    def scene_files_state() -> tuple:
+        scene = logic.scene
+        return scene.GetNodesByClass("vtkMRMLStorageNode").GetNumberOfItems(), scene.GetURL(), scene.GetRootDirectory()
 
-    before = storage_nodes()
+    logic.scene.SetRootDirectory(str(tmp_path / "before"))
+    logic.scene.SetURL(str(tmp_path / "before" / "scene.mrml"))
+    before = scene_files_state()
     with pytest.raises(FuseVisError, match="could not be written"):
         logic.save_scene(Path("/proc/scene.mrb"))
-    assert storage_nodes() == before
+    assert scene_files_state() == before
     with pytest.raises(FuseVisError, match="cannot make the folder /proc/fusevis-test"):
         logic.save_scene(Path("/proc/fusevis-test/scene.mrb"))
-    assert storage_nodes() == before
+    assert scene_files_state() == before
+
+    # A Ctrl-C during a long save arrives as the write returns: an exception instead of a result.
+    write = logic.scene.WriteToMRB
+
+    def interrupted(path):
+        write(path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(logic.scene, "WriteToMRB", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        logic.save_scene(tmp_path / "interrupted.mrb")
+    assert scene_files_state() == before
+    monkeypatch.undo()
 
     logic.save_scene(tmp_path / "saved.mrb")
     monkeypatch.chdir(tmp_path)

@@ -32,28 +32,34 @@ def save_scene(scene, path: str | Path) -> Path:
         if not slicer.util.saveScene(str(path)):
             raise FuseVisError(f"Slicer could not save the scene to {path}; check that the folder is writable")
         return path
-    added = []
-    for index in range(scene.GetNumberOfNodes()):
-        node = scene.GetNthNode(index)
-        if node.IsA("vtkMRMLStorableNode") and node.GetSaveWithScene() and node.GetStorageNode() is None:
-            node.AddDefaultStorageNode()
-            added.append(node)
-    left_out = _host_only_nodes(scene)
-    for node in left_out:
-        node.SetSaveWithScene(False)
-    scene.SetRootDirectory(str(path.parent))
-    scene.SetURL(str(path.with_suffix(".mrml")))
+    # A failed save, or one interrupted by an exception, leaves the scene as it was: no storage nodes
+    # added for it, its URL and root directory unchanged (MRML itself puts back the file names it changes).
+    url, root = scene.GetURL(), scene.GetRootDirectory()
+    added, left_out, written = [], [], False
     try:
-        written = scene.WriteToMRB(str(path))
+        for index in range(scene.GetNumberOfNodes()):
+            node = scene.GetNthNode(index)
+            if node.IsA("vtkMRMLStorableNode") and node.GetSaveWithScene() and node.GetStorageNode() is None:
+                node.AddDefaultStorageNode()
+                added.append(node)
+        left_out = _host_only_nodes(scene)
+        for node in left_out:
+            node.SetSaveWithScene(False)
+        scene.SetRootDirectory(str(path.parent))
+        scene.SetURL(str(path.with_suffix(".mrml")))
+        written = bool(scene.WriteToMRB(str(path)))
     finally:
         for node in left_out:
             node.SetSaveWithScene(True)
+        if not written:
+            for node in added:
+                storage = node.GetStorageNode()
+                node.SetAndObserveStorageNodeID(None)
+                if storage is not None:
+                    scene.RemoveNode(storage)
+            scene.SetURL(url)
+            scene.SetRootDirectory(root)
     if not written:
-        for node in added:  # a failed save leaves the scene as it was
-            storage = node.GetStorageNode()
-            node.SetAndObserveStorageNodeID(None)
-            if storage is not None:
-                scene.RemoveNode(storage)
         raise FuseVisError(f"the scene could not be written to {path}; check that the folder is writable and has space")
     return path
 
