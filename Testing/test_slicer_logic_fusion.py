@@ -347,6 +347,31 @@ def test_saved_results_are_taken_up_despite_geometry_noise_and_recomputed_for_an
     assert again.has_work() and again.parameters.fusedSlices == "", "another PET: recomputed"
 
 
+def test_the_saved_pet_is_compared_without_whole_volume_copies():
+    """Resuming compares the resampled PET with the saved one; for a 256^3 volume a float64 copy is 134 MB."""
+    import tracemalloc
+
+    from FuseVisMRML.logic import _same_pet_on_mri_grid
+    from FuseVisMRML.volume_nodes import add_volume_node
+
+    pet = Volume(np.random.default_rng(0).random((16, 64, 64), dtype=np.float32) * 30000, np.diag([2.0, 2.0, 3.0, 1.0]))
+    scene = slicer.vtkMRMLScene()
+    saved = add_volume_node(scene, "vtkMRMLScalarVolumeNode", "saved PET", pet.array, pet.ijk_to_ras)
+    tracemalloc.start()
+    try:
+        same = _same_pet_on_mri_grid(saved, pet)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    volume_bytes = pet.array.nbytes
+    assert same
+    assert peak < volume_bytes / 4, f"{peak} bytes allocated to compare a {volume_bytes}-byte volume"
+    changed = np.array(node_array(saved))
+    changed[-1, -1, -1] += 30000 * 2e-6
+    slicer.util.updateVolumeFromArray(saved, changed)
+    assert not _same_pet_on_mri_grid(saved, pet), "a voxel beyond the tolerance in the last slice"
+
+
 def test_a_failed_save_leaves_the_scene_as_it_was_and_a_relative_path_reads_back(demo_files, tmp_path, monkeypatch):
     from FuseVisLib.errors import FuseVisError
 

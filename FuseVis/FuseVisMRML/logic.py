@@ -749,20 +749,19 @@ def _fingerprint(mri_input: np.ndarray, axis: int) -> str:
 
 
 def _same_pet_on_mri_grid(saved_node, pet_on_mri: Volume) -> bool:
-    """Whether the PET resampled now equals the one saved with the results, to float32 rounding.
+    """Whether the PET resampled now equals the one saved with the results, within a tolerance.
 
     Not compared bit for bit: a scene written and read back keeps every voxel, but the geometry moves
-    in its last bits (1e-14 mm) or is stored the other way along an axis, and resampling a PET of large
-    values (Bq/ml) through it moves them by a few 1e-8 relative. A different PET or registration moves
-    them by far more.
+    in its last bits (1e-14 mm; ``same_geometry`` allows 1e-6), and resampling a PET of large values
+    (Bq/ml) through it moves them by a few 1e-8 relative. A different PET or registration moves them by
+    far more, and so does another geometry (an axis stored the other way round is one): recomputed.
+    Compared a slice at a time in the arrays' float32: no whole-volume copies beyond the memory budget.
     """
-    if saved_node is None or not same_geometry(pet_on_mri, saved_node):
+    if saved_node is None or not same_geometry(pet_on_mri, saved_node):  # same_geometry compares the shapes too
         return False
-    saved = node_array(saved_node)
-    if saved.shape != pet_on_mri.array.shape:
-        return False
-    scale = max(float(np.abs(pet_on_mri.array).max()), 1e-30)
-    return bool(np.abs(saved.astype(np.float64) - pet_on_mri.array).max() <= PET_GRID_TOLERANCE * scale)
+    pet = pet_on_mri.array
+    limit = PET_GRID_TOLERANCE * max(float(pet.max()), -float(pet.min()), 1e-30)
+    return all(float(np.abs(saved - now).max()) <= limit for saved, now in zip(node_array(saved_node), pet))
 
 
 # Relative to the PET's largest value: float32 holds 6e-8; geometry noise moved the resampled PET by about 3e-8.
