@@ -21,7 +21,7 @@ from FuseVisLib.demo_data import build_demo  # noqa: E402
 from FuseVisLib.errors import FuseVisError  # noqa: E402
 from FuseVisLib.volume_io import Volume, read_volume, write_dicom_series, write_nifti  # noqa: E402
 from FuseVisMRML import FuseVisLogic  # noqa: E402
-from FuseVisMRML.volume_nodes import add_volume_node, ijk_to_ras, node_array  # noqa: E402
+from FuseVisMRML.volume_nodes import add_volume_node, ijk_to_ras, node_array, volume_from_node  # noqa: E402
 
 
 def scene_state(scene) -> list[tuple[str, int]]:
@@ -148,9 +148,12 @@ def test_fusevis_results_and_label_maps_are_refused_as_inputs(demo, logic):
     fused_before = np.array(node_array(params.fusedVolume))
     params.petVolume = params.fusedVolume  # as a GUI selector would set it
     expect_refusal(logic, logic.prepare, "is one of FuseVis's own results")
+    expect_refusal(logic, logic.register, "is one of FuseVis's own results")  # already registered: only checked
+    expect_refusal(logic, logic.registration_job, "is one of FuseVis's own results")
     np.testing.assert_array_equal(node_array(params.fusedVolume), fused_before)
     labels = add_volume_node(logic.scene, "vtkMRMLLabelMapVolumeNode", "segmentation", (demo["mri"].array > 0.5).astype(np.float32), demo["mri"].ijk_to_ras)
-    expect_refusal(logic, lambda: logic.set_inputs(mri, labels), "is a label map")
+    expect_refusal(logic, lambda: logic.set_inputs(mri, labels), "'segmentation' is a label map", "choose the PET image volume")
+    expect_refusal(logic, lambda: volume_from_node(labels, "MRI"), "is a label map", "choose the MRI image volume")
 
 
 def test_a_slab_too_thin_in_the_axial_plane_is_refused(demo, logic):

@@ -30,8 +30,6 @@ def checked_pair(mri_node, pet_node, outputs=()) -> tuple[Volume, Volume]:
                 f"{node.GetName()!r} is one of FuseVis's own results, rewritten whenever the pair is prepared; "
                 f"choose the original {role} volume as {role}"
             )
-        if node is not None and node.IsA("vtkMRMLLabelMapVolumeNode"):
-            raise FuseVisError(f"{node.GetName()!r} is a label map (a segmentation), not an image; choose the {role} image volume")
     mri = check_volume(volume_from_node(mri_node, "MRI"), f"the MRI volume {mri_node.GetName()!r}")
     pet = check_volume(volume_from_node(pet_node, "PET"), f"the PET volume {pet_node.GetName()!r}")
     axis = axial_axis(mri)

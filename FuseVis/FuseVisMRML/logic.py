@@ -181,21 +181,22 @@ class FuseVisLogic:
 
     def set_inputs(self, mri_node, pet_node) -> None:
         """Select two volume nodes as MRI and PET after checking them (FuseVisError, nothing changed)."""
-        checked_pair(mri_node, pet_node, self._output_nodes())
+        self._checked_pair(mri_node, pet_node)
         self._drop_prepared()
         with _batch_modify(self.parameters.node):
             self.parameters.mriVolume = mri_node
             self.parameters.petVolume = pet_node
 
-    def _output_nodes(self) -> list:
-        """The nodes FuseVis writes its results into (never inputs)."""
-        return [getattr(self.parameters, role) for role in OUTPUT_ROLES]
+    def _checked_pair(self, mri_node, pet_node) -> tuple[Volume, Volume]:
+        """:func:`checked_pair`, also refusing as inputs the nodes FuseVis writes its results into."""
+        return checked_pair(mri_node, pet_node, [getattr(self.parameters, role) for role in OUTPUT_ROLES])
 
     # -- registration --------------------------------------------------------------------------
 
     def registration_job(self) -> registration_step.RegistrationJob:
         """The selected pair copied out of the scene: ``job.run()`` may run on another thread."""
-        return registration_step.snapshot(self.parameters.mriVolume, self.parameters.petVolume, outputs=self._output_nodes())
+        mri, pet = self._checked_pair(self.parameters.mriVolume, self.parameters.petVolume)
+        return registration_step.RegistrationJob(mri, pet)
 
     def apply_registration(self, result: RegistrationResult):
         """Put a registration result into the FuseVis transform node on the PET; returns the node."""
@@ -212,7 +213,7 @@ class FuseVisLogic:
     ):
         """Register PET to MRI (rigid, then affine) and apply it; None when ``alreadyRegistered`` is set."""
         if self.parameters.alreadyRegistered:
-            checked_pair(self.parameters.mriVolume, self.parameters.petVolume, self._output_nodes())
+            self._checked_pair(self.parameters.mriVolume, self.parameters.petVolume)
             return None
         result = self.registration_job().run(progress=progress, should_cancel=should_cancel)
         return self.apply_registration(result)
@@ -229,7 +230,7 @@ class FuseVisLogic:
         params = self.parameters
         if self._busy is not None:
             raise FuseVisError(f"{self._busy}; open the pair again once it is ready")
-        mri, pet = checked_pair(params.mriVolume, params.petVolume, self._output_nodes())
+        mri, pet = self._checked_pair(params.mriVolume, params.petVolume)
         matrix = registration_step.pet_sampling_matrix(params.mriVolume, params.petVolume)
         if self._prepared is not None:
             self._prepared.engine.wait_for_planning()  # the memory probe runs a network here

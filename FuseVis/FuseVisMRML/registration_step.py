@@ -47,10 +47,9 @@ class RegistrationJob:
         return register_volumes(self.mri, self.pet, self.settings, progress=progress, should_cancel=should_cancel)
 
 
-def snapshot(mri_node, pet_node, settings: RegistrationSettings = RegistrationSettings(), outputs=()) -> RegistrationJob:
-    """Check the pair and copy its voxels (FuseVisError for bad input; the scene is not touched).
-    ``outputs``: FuseVis's result nodes, refused as inputs."""
-    mri, pet = checked_pair(mri_node, pet_node, outputs)
+def snapshot(mri_node, pet_node, settings: RegistrationSettings = RegistrationSettings()) -> RegistrationJob:
+    """Check the pair and copy its voxels (FuseVisError for bad input; the scene is not touched)."""
+    mri, pet = checked_pair(mri_node, pet_node)
     return RegistrationJob(mri, pet, settings)
 
 

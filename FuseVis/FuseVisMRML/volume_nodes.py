@@ -25,6 +25,8 @@ def volume_from_node(node, role: str) -> Volume:
     """The node's voxels (a float32 copy) and geometry; FuseVisError if it holds no 3-D scalar image."""
     if node is None:
         raise FuseVisError(f"no {role} volume is selected; load or choose one first")
+    if node.IsA("vtkMRMLLabelMapVolumeNode"):
+        raise FuseVisError(f"{node.GetName()!r} is a label map (a segmentation), not an image; choose the {role} image volume")
     image = node.GetImageData() if node.IsA("vtkMRMLVolumeNode") else None
     if image is None:
         raise FuseVisError(f"the {role} node {node.GetName()!r} holds no image data; load a volume into it")
