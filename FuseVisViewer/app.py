@@ -152,7 +152,7 @@ class FuseVisViewerApp(TrameApp):
         self.host.on_busy = self._show_busy
         self.cursor.on_move = self.host.wake
         self.link = SliceLink(self.views, self._slice_scrolled)
-        self.fitter = FitUntilZoomed({name: self.views[name] for name in MAIN_VIEWS})
+        self.fitter = FitUntilZoomed({name: self.views[name] for name in MAIN_VIEWS}, self.link)
         self._axis = 0
         self._slices = 1
         self._loading = False
@@ -312,14 +312,12 @@ class FuseVisViewerApp(TrameApp):
         params = self.logic.parameters
         self._axis = axial_axis(volume_from_node(params.mriVolume, "MRI"))
         self._slices = params.fusedVolume.GetImageData().GetDimensions()[2 - self._axis]
-        view_slice = params.viewSlice
         self.scatter = ScatterPlot()
         self._page_update.cancel()
         self.box.hide()
         self._bind_views()
         align_with_volume([view.get_view_node() for view in self.views.values()], params.mriVolume)
         self.fitter.fit()
-        params.viewSlice = view_slice  # fitting moved the views; the Logic's choice stands
         centre = slice_centre_ras(params.mriVolume, self._axis, params.viewSlice)
         self.link.jump_to(centre)
         # The MRI and PET views show Jacobian layers, which stay black until there is a principal pixel:

@@ -15,6 +15,7 @@ paper's mouseover) only moves the principal pixel.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,8 @@ from trame_slicer.views import ViewLayoutDefinition
 MAIN_VIEWS = ("MRI", "Fused", "PET")
 ZOOM_VIEW = "Zoom"
 VIEW_COLOURS = {"MRI": "#9e9e9e", "Fused": "#6DAD4A", "PET": "#F34A33", ZOOM_VIEW: "#EFD64D"}
+# Below trame-slicer's own resize observer (priority 0), which resizes the slice node: refitting comes after it.
+RESIZE_PRIORITY = -1.0
 
 
 @dataclass(frozen=True)
@@ -157,17 +160,27 @@ class SliceLink(_ViewNodeObserver):
     def __init__(self, views: dict, on_slice_changed) -> None:
         self.on_slice_changed = on_slice_changed
         self._syncing = False
-        self._offsets = {name: view.get_slice_value() for name, view in views.items()}
         super().__init__(views)
+        self._remember_offsets()
 
     def jump_to(self, ras) -> None:
         """Put every view on the plane through ``ras`` (keeps each view's pan and zoom)."""
-        self._syncing = True
-        try:
+        with self.paused():
             for view in self.views.values():
                 view.get_view_node().JumpSliceByOffsetting(*map(float, ras))
+
+    @contextmanager
+    def paused(self):
+        """Slice moves made meanwhile (by the viewer itself) are neither followed nor reported; the views' slices
+        afterwards are taken as they are."""
+        syncing, self._syncing = self._syncing, True
+        try:
+            yield
         finally:
-            self._syncing = False
+            self._syncing = syncing
+            self._remember_offsets()
+
+    def _remember_offsets(self) -> None:
         self._offsets = {name: view.get_slice_value() for name, view in self.views.items()}
 
     def _view_modified(self, name: str, node) -> None:
@@ -182,7 +195,7 @@ class SliceLink(_ViewNodeObserver):
         self.on_slice_changed(point)
 
 
-class FitUntilZoomed(_ViewNodeObserver):
+class FitUntilZoomed:
     """Fits the views to their content, and again whenever the page gives a view another size, until the
     user zooms that view.
 
@@ -190,12 +203,31 @@ class FitUntilZoomed(_ViewNodeObserver):
     laid the views out; Slicer then keeps a resized view's vertical field
     of view, so a slice as wide as it is tall came out cropped at the sides
     in a narrower view (and zoomed far in when the first size was far off).
+
+    A resize is seen on the view's interactor, after trame-slicer has
+    resized the slice node there, not in the slice node's own modified
+    event: that event is sent from inside vtkMRMLSliceNode::UpdateMatrices,
+    which does not recompute the node's matrices for changes made meanwhile,
+    so a view fitted then was drawn with its old scale (zoomed in or out).
+    A fit also moves the view to the middle of its background volume before
+    it is put back on its slice; ``link`` is paused meanwhile, or it would
+    send every view, and the principal pixel, to that slice.
     """
 
-    def __init__(self, views: dict) -> None:
+    def __init__(self, views: dict, link: SliceLink) -> None:
+        self.views = views
+        self.link = link
         self._fitted: dict[str, tuple[tuple[int, int], float]] = {}  # view -> (size, vertical field of view) after fitting
-        self._fitting = False
-        super().__init__(views)
+        self._tags = []
+        for name, view in views.items():
+            interactor = view.interactor()
+            callback = lambda *_, name=name: self._resized(name)  # noqa: E731
+            self._tags.append((interactor, interactor.AddObserver(vtk.vtkCommand.WindowResizeEvent, callback, RESIZE_PRIORITY)))
+
+    def close(self) -> None:
+        for interactor, tag in self._tags:
+            interactor.RemoveObserver(tag)
+        self._tags = []
 
     def fit(self) -> None:
         """Fit every view (a newly shown pair; the caller puts them on its slice afterwards)."""
@@ -205,19 +237,17 @@ class FitUntilZoomed(_ViewNodeObserver):
     def _fit(self, name: str, keep_slice: bool = False) -> None:
         view = self.views[name]
         offset = view.get_slice_value()
-        self._fitting = True
-        try:
+        with self.link.paused():
             view.fit_view_to_content()
-            if keep_slice:  # fitting also centres the view through the volume
+            if keep_slice:
                 view.set_slice_value(offset)
-        finally:
-            self._fitting = False
-        node = self.views[name].get_view_node()
+        node = view.get_view_node()
         self._fitted[name] = (tuple(node.GetDimensions()[:2]), node.GetFieldOfView()[1])
 
-    def _view_modified(self, name: str, node) -> None:
-        if self._fitting or name not in self._fitted:
+    def _resized(self, name: str) -> None:
+        if name not in self._fitted:
             return
+        node = self.views[name].get_view_node()
         size, height = self._fitted[name]
         if tuple(node.GetDimensions()[:2]) == size:
             return

@@ -402,6 +402,51 @@ def test_save_scene_writes_a_bundle_that_reloads_with_every_volume(server, tmp_p
     assert jacobian.shape[0] == 1 and np.abs(jacobian).max() > 0  # the principal pixel's layer
 
 
+def head_columns(view: np.ndarray) -> tuple[float, float]:
+    """First and last columns crossing the head in a view image, as fractions of its width (the layer buttons
+    over the top of the view are left out)."""
+    below_buttons = view[int(0.12 * view.shape[0]) :]
+    bright = below_buttons.max(axis=2) > 40
+    cols = np.nonzero(bright.mean(axis=0) > 0.05)[0]
+    return cols.min() / view.shape[1], (cols.max() + 1) / view.shape[1]
+
+
+def test_resizing_the_page_fits_the_views_again_on_the_same_slice_and_pixel(server):
+    """Narrower, then lower, then wider again: the views stay fitted to the slice (here as wide as the view,
+    which is taller than wide each time) and on the slice and principal pixel the user chose."""
+
+    async def scenario(viewer: ViewerPage):
+        await viewer.wait_for_readout_after(0)
+        chosen = await viewer.state("fv_slice") - 6
+        seq = await viewer.readout_seq()
+        await viewer.set_state("fv_slice", chosen)
+        before = await viewer.wait_for_readout_after(seq)
+        seq = await viewer.readout_seq()
+        shown = []
+        for width, height in ((1200, 900), (1200, 650), (1600, 900)):
+            await viewer.page.set_viewport_size({"width": width, "height": height})
+            await asyncio.sleep(2.0)  # the new sizes reach the server, the views are fitted and drawn again
+            fused = await view_pixels(viewer, "Fused")
+            await screenshot(viewer, f"viewer-resized-{width}x{height}.png")
+            shown.append((await viewer.state("fv_slice"), await viewer.readout(), await viewer.readout_seq(), fused))
+        await viewer.page.set_viewport_size(VIEWPORT)
+        return chosen, before, seq, shown
+
+    chosen, before, seq, shown = run(scenario, server.url)
+    assert pixel_of(before)[0] == chosen
+    spans = []
+    for shown_slice, readout, readout_seq, fused in shown:
+        assert shown_slice == chosen
+        assert pixel_of(readout) == pixel_of(before) and readout_seq == seq  # no other principal pixel was computed
+        height, width = fused.shape[:2]
+        assert height > width  # fitted to the view's width
+        left, right = head_columns(fused)
+        assert left > 0.01 and right < 0.99, "the head is cut at a side"
+        spans.append(right - left)
+    # Fitted, the head spans the same share of the view's width at every size.
+    assert max(spans) - min(spans) < 0.04, spans
+
+
 def test_an_oblique_anisotropic_mri_is_shown_slice_by_slice_whole_and_alike_in_every_view(server, tmp_path, chromium):
     """An MRI tilted 20 degrees with 2.5 x 3.2 x 5 mm voxels: each view shows one of its slices whole (head
     clear of every edge), the Jacobian layer is lit at the principal pixel, and a point of the MRI view
