@@ -141,9 +141,12 @@ class HostLoop:
                 await asyncio.sleep(0)
                 continue
             self._wake.clear()
+            # Not asyncio.wait_for: in Python 3.11 it swallows a cancellation (stop()) that comes in the turn
+            # the wait ends (a wake), and the loop would run on.
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
 
     def _iterate(self) -> float:

@@ -138,6 +138,24 @@ def test_slices_are_computed_in_the_background_and_pause_stops_them(setup):
     assert not record.errors
 
 
+def test_the_loop_stops_when_stopped_right_after_being_woken(setup):
+    """Python 3.11's asyncio.wait_for returns normally, swallowing a cancellation, when what it waits for is
+    done in the same turn of the event loop: the loop, idle and woken by a mouse move, then ran on forever and
+    stop() never returned."""
+    view, logic, host, cursor, record = setup
+
+    async def scenario():
+        host.pause()  # nothing to compute: the loop waits to be woken
+        host.start()
+        await asyncio.sleep(0.3)
+        move(view, 150, 130)  # wakes the loop
+        stopping = asyncio.ensure_future(host.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=5.0)
+        return bool(done)
+
+    assert asyncio.run(scenario())
+
+
 def test_a_failing_step_is_reported_and_the_loop_goes_on(setup):
     view, logic, host, cursor, record = setup
 
