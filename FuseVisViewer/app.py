@@ -316,8 +316,9 @@ class FuseVisViewerApp(TrameApp):
         self._page_update.cancel()
         self.box.hide()
         self._bind_views()
-        align_with_volume([view.get_view_node() for view in self.views.values()], params.mriVolume)
-        self.fitter.fit()
+        with self.link.paused():  # turning and fitting the views moves them through slices: the Logic's slice stands
+            align_with_volume([view.get_view_node() for view in self.views.values()], params.mriVolume)
+            self.fitter.fit()
         centre = slice_centre_ras(params.mriVolume, self._axis, params.viewSlice)
         self.link.jump_to(centre)
         # The MRI and PET views show Jacobian layers, which stay black until there is a principal pixel:

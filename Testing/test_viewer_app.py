@@ -19,7 +19,7 @@ from trame.app import get_server  # noqa: E402
 
 from FuseVisLib.demo_data import build_demo  # noqa: E402
 from FuseVisViewer.app import FuseVisViewerApp, PairRequest  # noqa: E402
-from FuseVisViewer.slice_views import MAIN_VIEWS  # noqa: E402
+from FuseVisViewer.slice_views import MAIN_VIEWS, slice_index_at  # noqa: E402
 
 DEMO_RESOLUTION = 4.0
 
@@ -68,9 +68,21 @@ async def settled(app, condition=lambda: True, timeout: float = 30.0) -> None:
     await asyncio.sleep(0.1)  # anything queued meanwhile is taken
 
 
-def principal(app) -> tuple[int, int, int]:
+def view_centre(view) -> np.ndarray:
+    """The world position at the centre of a view (on the slice it shows)."""
+    matrix = view.get_view_node().GetSliceToRAS()
+    return np.array([matrix.GetElement(row, 3) for row in range(3)])
+
+
+def on_slice(app, index: int) -> bool:
+    """Is the principal pixel on slice ``index``?"""
+    pixel = principal(app)
+    return pixel is not None and pixel[0] == index
+
+
+def principal(app) -> tuple[int, int, int] | None:
     readout = app.logic.readout()
-    return readout.slice, readout.row, readout.col
+    return None if readout is None else (readout.slice, readout.row, readout.col)
 
 
 def show_slice(app, index: int) -> None:
@@ -97,7 +109,7 @@ def test_resized_views_are_fitted_again_and_stay_on_their_slice_with_the_princip
         await settled(app)
         shown = app.logic.parameters.viewSlice - 5
         show_slice(app, shown)
-        await settled(app, lambda: principal(app)[0] == shown)
+        await settled(app, lambda: on_slice(app, shown))
         before = principal(app)
         offsets = [view.get_slice_value() for view in app.views.values()]
         for width, height in ((231, 279), (174, 306), (300, 150), (174, 197)):
@@ -111,5 +123,40 @@ def test_resized_views_are_fitted_again_and_stay_on_their_slice_with_the_princip
             assert principal(app) == before
             assert app.logic.parameters.viewSlice == shown
             assert [view.get_slice_value() for view in app.views.values()] == pytest.approx(offsets)
+
+    run(app, scenario)
+
+
+def oblique_mri(demo, folder) -> object:
+    """The demo MRI resampled onto 8 slices tilted 20 degrees about the R axis (an acquisition along the AC-PC line)."""
+    from FuseVisLib.registration import resample_to_reference
+    from FuseVisLib.volume_io import Volume, read_volume, write_nifti
+
+    mri = read_volume(demo.mri)
+    tilt = np.deg2rad(20)
+    rotation = np.array([[1, 0, 0], [0, np.cos(tilt), -np.sin(tilt)], [0, np.sin(tilt), np.cos(tilt)]])
+    shape_kji = (8, 50, 50)
+    matrix = np.eye(4)
+    matrix[:3, :3] = rotation @ np.diag([4.0, 4.0, 6.0])
+    centre = mri.ijk_to_ras[:3, :3] @ ((np.array(mri.array.shape[::-1]) - 1) / 2) + mri.ijk_to_ras[:3, 3]
+    matrix[:3, 3] = centre - matrix[:3, :3] @ ((np.array(shape_kji[::-1]) - 1) / 2)
+    return write_nifti(resample_to_reference(mri, Volume(np.zeros(shape_kji, np.float32), matrix), np.eye(4)), folder / "oblique_mri.nii.gz")
+
+
+def test_a_pair_opened_next_shows_the_slice_in_view_also_when_the_views_are_turned_to_its_planes(app, demo, tmp_path):
+    """Opening a pair keeps the slice in view where the new MRI has it (the Logic's choice). Turning the views to
+    an oblique MRI's slice planes, and fitting them, moves them through slices: the views, the slider and the
+    first principal pixel still show the Logic's slice."""
+    oblique = PairRequest(oblique_mri(demo, tmp_path), demo.pet, already_registered=True)
+
+    async def scenario():
+        await settled(app)
+        show_slice(app, 2)
+        await settled(app, lambda: on_slice(app, 2))
+        assert await app.load(oblique)
+        await settled(app)
+        assert principal(app)[0] == app.logic.parameters.viewSlice == app.state.fv_slice == 2
+        mri = app.logic.parameters.mriVolume
+        assert [slice_index_at(mri, 0, view_centre(view)) for view in app.views.values()] == [2] * 4
 
     run(app, scenario)
