@@ -50,8 +50,6 @@ from .slice_views import (
     configure_view,
     show_crosshair,
     show_layer,
-    slice_centre_ras,
-    slice_index_at,
     view_definitions,
 )
 from .throttle import Throttle
@@ -154,7 +152,7 @@ class FuseVisViewerApp(TrameApp):
         self.link = SliceLink(self.views, self._slice_scrolled)
         self.fitter = FitUntilZoomed({name: self.views[name] for name in MAIN_VIEWS}, self.link)
         self._axis = 0
-        self._slices = 1
+        self._slices = self._rows = self._cols = 1
         self._loading = False
         self._cancel_load: threading.Event | None = None
         self._last_update_ms = 0.0  # everything the server did for the newest mouse position
@@ -311,7 +309,9 @@ class FuseVisViewerApp(TrameApp):
         print(f"fusevis serve: showing MRI {request.mri} and PET {request.pet}", flush=True)
         params = self.logic.parameters
         self._axis = axial_axis(volume_from_node(params.mriVolume, "MRI"))
-        self._slices = params.fusedVolume.GetImageData().GetDimensions()[2 - self._axis]
+        shape = params.fusedVolume.GetImageData().GetDimensions()[::-1]  # slices, rows and columns in array order
+        self._slices = shape[self._axis]
+        self._rows, self._cols = (size for axis, size in enumerate(shape) if axis != self._axis)
         self.scatter = ScatterPlot()
         self._page_update.cancel()
         self.box.hide()
@@ -319,7 +319,7 @@ class FuseVisViewerApp(TrameApp):
         with self.link.paused():  # turning and fitting the views moves them through slices: the Logic's slice stands
             align_with_volume([view.get_view_node() for view in self.views.values()], params.mriVolume)
             self.fitter.fit()
-        centre = slice_centre_ras(params.mriVolume, self._axis, params.viewSlice)
+        centre = self._slice_centre(params.viewSlice)
         self.link.jump_to(centre)
         # The MRI and PET views show Jacobian layers, which stay black until there is a principal pixel:
         # start at the slice's centre, where the crosshair is drawn, until the mouse picks another.
@@ -412,10 +412,23 @@ class FuseVisViewerApp(TrameApp):
         if self.logic.prepared:
             self._bind_views()
 
+    # Positions in the views are world RAS; pixels of the MRI are mapped to and from them by the Logic alone
+    # (pixel_ras, pixel_at_ras), through the MRI's parent transform.
+
+    def _slice_centre(self, index: int) -> np.ndarray:
+        """World position of the centre pixel of MRI slice ``index``."""
+        return self.logic.pixel_ras(index, self._rows // 2, self._cols // 2)
+
+    def _slice_index_at(self, ras) -> int:
+        """Index of the MRI slice whose plane goes through world position ``ras`` (also beyond the first or last)."""
+        origin = self.logic.pixel_ras(0, 0, 0)
+        steps = np.column_stack([self.logic.pixel_ras(*step) - origin for step in ((1, 0, 0), (0, 1, 0), (0, 0, 1))])
+        return int(np.rint(np.linalg.solve(steps, np.asarray(ras, dtype=float) - origin)[0]))
+
     def _slice_scrolled(self, ras) -> None:
         if not self.logic.prepared:
             return
-        index = slice_index_at(self.logic.parameters.mriVolume, self._axis, ras)
+        index = self._slice_index_at(ras)
         self.logic.set_view_slice(max(0, min(index, self._slices - 1)))
         with self.state:
             self.state.fv_slice = self.logic.parameters.viewSlice
@@ -424,20 +437,31 @@ class FuseVisViewerApp(TrameApp):
 
     def _principal_to_slice(self, index: int) -> None:
         """Keep the principal pixel's row and column on a newly shown slice: the Jacobian layers hold one slice,
-        and would leave the MRI and PET views black on any other."""
-        readout = self.logic.readout()
-        if readout is None or readout.slice == index:
-            return
-        mri = self.logic.parameters.mriVolume
-        step = slice_centre_ras(mri, self._axis, index) - slice_centre_ras(mri, self._axis, readout.slice)
-        self.cursor.point_at(np.asarray(readout.ras) + step)
+        and would leave the MRI and PET views black on any other.
+
+        The newest choice is moved: a mouse position the host loop has not
+        taken yet, else the principal pixel (also for a position outside the
+        MRI, which the host loop would drop).
+        """
+        pixel = None
+        pending = self.cursor.peek()
+        if pending is not None:
+            pixel = self.logic.pixel_at_ras(pending)
+        if pixel is None:
+            readout = self.logic.readout()
+            if readout is None:
+                return
+            pixel = (readout.slice, readout.row, readout.col)
+        slice_index, row, col = pixel
+        if slice_index != index:
+            self.cursor.point_at(self.logic.pixel_ras(index, row, col))
 
     def _slice_changed(self, fv_slice, **_) -> None:
         # Also called for the server's own updates of fv_slice (when the state is flushed): those match viewSlice.
         if not self.logic.prepared or int(fv_slice) == self.logic.parameters.viewSlice:
             return
         index = int(fv_slice)
-        self.link.jump_to(slice_centre_ras(self.logic.parameters.mriVolume, self._axis, index))
+        self.link.jump_to(self._slice_centre(index))
         self.logic.set_view_slice(index)
         self._principal_to_slice(index)
         self.host.wake()

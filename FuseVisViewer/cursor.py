@@ -64,6 +64,10 @@ class CursorTracker:
     def pending(self) -> bool:
         return self._latest is not None
 
+    def peek(self) -> np.ndarray | None:
+        """The newest position not yet taken (RAS, mm), left in place, or None."""
+        return self._latest
+
     def take(self) -> np.ndarray | None:
         """The newest position not yet taken (RAS, mm), or None."""
         position, self._latest = self._latest, None

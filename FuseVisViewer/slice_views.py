@@ -18,7 +18,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import numpy as np
 import vtk
 from slicer import vtkMRMLCrosshairNode, vtkMRMLScalarBarDisplayableManager, vtkMRMLSliceCompositeNode
 from trame_slicer.views import ViewLayoutDefinition
@@ -104,24 +103,6 @@ def show_layer(view, app_logic, parameters, layer: Layer, anatomy_opacity: float
     view.set_background_volume_id(image.GetID() if image is not None else None)
     view.set_foreground_volume_id(anatomy.GetID() if anatomy is not None else None)
     view.set_foreground_opacity(anatomy_opacity if anatomy is not None else 0.0)
-
-
-def slice_index_at(mri_node, axis: int, ras) -> int:
-    """Axial slice index (along array ``axis`` of the MRI, k-j-i order) of the plane through ``ras``."""
-    matrix = vtk.vtkMatrix4x4()
-    mri_node.GetRASToIJKMatrix(matrix)
-    ijk = np.array(matrix.MultiplyPoint([*map(float, ras), 1.0]))[:3]
-    return int(np.rint(ijk[2 - axis]))
-
-
-def slice_centre_ras(mri_node, axis: int, index: int) -> np.ndarray:
-    """RAS of the centre of axial slice ``index`` of the MRI."""
-    dims = np.array(mri_node.GetImageData().GetDimensions(), dtype=float)
-    ijk = (dims - 1) / 2
-    ijk[2 - axis] = index
-    matrix = vtk.vtkMatrix4x4()
-    mri_node.GetIJKToRASMatrix(matrix)
-    return np.array(matrix.MultiplyPoint([*ijk, 1.0]))[:3]
 
 
 class _ViewNodeObserver:

@@ -15,11 +15,12 @@ import pytest
 
 pytest.importorskip("trame_slicer")
 import vtk  # noqa: E402
+from slicer.util import arrayFromVolume  # noqa: E402
 from trame.app import get_server  # noqa: E402
 
 from FuseVisLib.demo_data import build_demo  # noqa: E402
 from FuseVisViewer.app import FuseVisViewerApp, PairRequest  # noqa: E402
-from FuseVisViewer.slice_views import MAIN_VIEWS, slice_index_at  # noqa: E402
+from FuseVisViewer.slice_views import MAIN_VIEWS  # noqa: E402
 
 DEMO_RESOLUTION = 4.0
 
@@ -78,6 +79,12 @@ def on_slice(app, index: int) -> bool:
     """Is the principal pixel on slice ``index``?"""
     pixel = principal(app)
     return pixel is not None and pixel[0] == index
+
+
+def slice_shape(app) -> tuple[int, int]:
+    """Rows and columns of the MRI's slices (the demo's slices are its k planes)."""
+    _, rows, cols = arrayFromVolume(app.logic.parameters.mriVolume).shape
+    return rows, cols
 
 
 def principal(app) -> tuple[int, int, int] | None:
@@ -156,7 +163,76 @@ def test_a_pair_opened_next_shows_the_slice_in_view_also_when_the_views_are_turn
         assert await app.load(oblique)
         await settled(app)
         assert principal(app)[0] == app.logic.parameters.viewSlice == app.state.fv_slice == 2
-        mri = app.logic.parameters.mriVolume
-        assert [slice_index_at(mri, 0, view_centre(view)) for view in app.views.values()] == [2] * 4
+        assert [app.logic.pixel_at_ras(view_centre(view))[0] for view in app.views.values()] == [2] * 4
+
+    run(app, scenario)
+
+
+def move(view, x: int, y: int) -> np.ndarray:
+    """A mouse move over ``view`` at window pixel (x, y); returns the world position under it."""
+    interactor = view.interactor()
+    interactor.SetEventPosition(x, y)
+    interactor.InvokeEvent(vtk.vtkCommand.MouseMoveEvent)
+    return np.array(view.get_view_node().GetXYToRAS().MultiplyPoint([x, y, 0, 1]))[:3]
+
+
+def test_a_new_slice_keeps_the_row_and_column_of_a_mouse_position_not_computed_yet(app):
+    """The mouse moved to another pixel and the slice changed before the host loop took the position: the new
+    slice shows the mouse's row and column, not the previous principal pixel's."""
+
+    async def scenario():
+        await settled(app)
+        first = principal(app)
+        view = app.views["Fused"]
+        width, height = view.get_view_node().GetDimensions()[:2]
+        hovered = app.logic.pixel_at_ras(move(view, int(0.4 * width), int(0.62 * height)))
+        assert hovered is not None and hovered[1:] != first[1:]
+        target = first[0] - 4
+        show_slice(app, target)  # before the host loop runs again
+        await settled(app, lambda: on_slice(app, target))
+        assert principal(app) == (target, *hovered[1:])
+
+    run(app, scenario)
+
+
+def rigid_transform(scene, degrees: float, shift) -> object:
+    """A linear transform node: a rotation about the R axis, then a shift (mm)."""
+    angle = np.deg2rad(degrees)
+    matrix = vtk.vtkMatrix4x4()
+    rotation = [[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]]
+    for row in range(3):
+        for column in range(3):
+            matrix.SetElement(row, column, rotation[row][column])
+        matrix.SetElement(row, 3, float(shift[row]))
+    node = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    node.SetMatrixTransformToParent(matrix)
+    return node
+
+
+def test_under_a_parent_transform_of_the_mri_the_principal_pixel_starts_at_the_centre_and_keeps_its_row_and_column(app):
+    """The viewer opens files, whose MRI has no parent transform; the Logic allows one (the Slicer module). Pixels
+    and world positions are mapped by the Logic alone: the first principal pixel is the slice centre, moving
+    through slices (with the slider, or in a view) keeps its row and column."""
+
+    async def scenario():
+        await settled(app)
+        params = app.logic.parameters
+        params.mriVolume.SetAndObserveTransformNodeID(rigid_transform(app.scene, 15.0, (14.0, -9.0, 6.0)).GetID())
+        app.logic.prepare()
+        chosen = params.viewSlice
+        app._show_new_pair(app.demo_request)  # what opening a pair does once the Logic has prepared it
+        await settled(app)
+        rows, cols = slice_shape(app)
+        assert principal(app) == (chosen, rows // 2, cols // 2)
+        target = chosen - 4
+        show_slice(app, target)
+        await settled(app, lambda: on_slice(app, target))
+        assert principal(app) == (target, rows // 2, cols // 2)
+        # Scrolled in a view: the view moves to another slice's plane, the others and the principal pixel follow.
+        scrolled = target + 7
+        app.views["PET"].get_view_node().JumpSliceByOffsetting(*map(float, app.logic.pixel_ras(scrolled, 3, 5)))
+        assert params.viewSlice == scrolled
+        await settled(app, lambda: on_slice(app, scrolled))
+        assert principal(app) == (scrolled, rows // 2, cols // 2)
 
     run(app, scenario)

@@ -670,6 +670,15 @@ class FuseVisLogic:
             self._readout = self._pixel_readout(self._readout.slice, self._readout.row, self._readout.col, *self._last_jacobian_at_pixel)
         return self._readout
 
+    def pixel_ras(self, slice_index: float, row: float, col: float) -> np.ndarray:
+        """World position (RAS, mm, through the MRI's parent transform) of pixel (slice, row, col); the inverse
+        of :meth:`pixel_at_ras`. Any coordinates, also fractional or outside the MRI."""
+        prepared = self._require_prepared()
+        kji = [row, col]
+        kji.insert(prepared.axis, slice_index)
+        local = prepared.mri.ijk_to_ras @ np.array([*kji[::-1], 1.0], dtype=np.float64)
+        return (prepared.mri_to_world @ local)[:3]
+
     def _pixel_readout(self, slice_index: int, row: int, col: int, j_mri: float, j_pet: float) -> PixelReadout:
         prepared = self._prepared
         params = self.parameters
@@ -677,8 +686,7 @@ class FuseVisLogic:
         kji = [row, col]
         kji.insert(prepared.axis, slice_index)
         ijk = tuple(int(v) for v in kji[::-1])
-        local = prepared.mri.ijk_to_ras @ np.array([*ijk, 1.0])
-        ras = prepared.mri_to_world @ local
+        ras = self.pixel_ras(slice_index, row, col)
         guided = bool(results.guidance_done[slice_index])
         pet_grid = node_array(params.petOnMriGrid)
         return PixelReadout(
