@@ -402,18 +402,19 @@ def test_save_scene_writes_a_bundle_that_reloads_with_every_volume(server, tmp_p
     assert jacobian.shape[0] == 1 and np.abs(jacobian).max() > 0  # the principal pixel's layer
 
 
-def head_columns(view: np.ndarray) -> tuple[float, float]:
-    """First and last columns crossing the head in a view image, as fractions of its width (the layer buttons
-    over the top of the view are left out)."""
-    below_buttons = view[int(0.12 * view.shape[0]) :]
-    bright = below_buttons.max(axis=2) > 40
-    cols = np.nonzero(bright.mean(axis=0) > 0.05)[0]
-    return cols.min() / view.shape[1], (cols.max() + 1) / view.shape[1]
+def box_width(pixels: np.ndarray) -> int:
+    """Width in pixels of the red neighbourhood box drawn in a view's image."""
+    red = (pixels[..., 0] > 180) & (pixels[..., 1] < 90) & (pixels[..., 2] < 90)
+    cols = np.nonzero(red.any(axis=0))[0]
+    assert cols.size > 10, "no neighbourhood box in the view"
+    return int(cols.max() - cols.min())
 
 
-def test_resizing_the_page_fits_the_views_again_on_the_same_slice_and_pixel(server):
-    """Narrower, then lower, then wider again: the views stay fitted to the slice (here as wide as the view,
-    which is taller than wide each time) and on the slice and principal pixel the user chose."""
+def test_resizing_the_page_fits_the_views_again_on_the_same_slice_and_pixel(server, engine_input):
+    """Narrower, lower, then wider again: each time the views are fitted to the slice again, on the slice and
+    principal pixel the user chose. Fitted, a view shows the whole slice and no more along its limiting side,
+    so the neighbourhood box (21 pixels of the slice) takes 21 / (pixels across that side) of it."""
+    _, rows, cols = engine_input[0].shape
 
     async def scenario(viewer: ViewerPage):
         await viewer.wait_for_readout_after(0)
@@ -434,17 +435,16 @@ def test_resizing_the_page_fits_the_views_again_on_the_same_slice_and_pixel(serv
 
     chosen, before, seq, shown = run(scenario, server.url)
     assert pixel_of(before)[0] == chosen
-    spans = []
+    first_col, last_col = (int(v) for v in before["neighbourhood"]["text"].split(",")[1].split("-"))
+    side = last_col - first_col + 1
+    assert 0 < first_col and last_col < cols - 1  # the whole box is in the slice
     for shown_slice, readout, readout_seq, fused in shown:
         assert shown_slice == chosen
         assert pixel_of(readout) == pixel_of(before) and readout_seq == seq  # no other principal pixel was computed
         height, width = fused.shape[:2]
-        assert height > width  # fitted to the view's width
-        left, right = head_columns(fused)
-        assert left > 0.01 and right < 0.99, "the head is cut at a side"
-        spans.append(right - left)
-    # Fitted, the head spans the same share of the view's width at every size.
-    assert max(spans) - min(spans) < 0.04, spans
+        pixels_across = max(cols, rows * width / height)  # the slice's pixels the width shows when it is fitted
+        # Within 6 screen pixels: the box's lines are drawn over its edges, 2 rendered pixels wide.
+        assert abs(box_width(fused) - side / pixels_across * width) <= 6, (width, height)
 
 
 def test_an_oblique_anisotropic_mri_is_shown_slice_by_slice_whole_and_alike_in_every_view(server, tmp_path, chromium):
