@@ -77,7 +77,7 @@ class _Outline:
         self.actor.GetProperty().SetColor(*BOX_COLOUR)
         self.actor.GetProperty().SetLineWidth(BOX_LINE_WIDTH)
         self.actor.SetVisibility(False)
-        view.first_renderer().AddActor2D(self.actor)
+        view.first_renderer().AddViewProp(self.actor)
         view.get_view_node().AddObserver(vtk.vtkCommand.ModifiedEvent, lambda *_: self.update())
 
     def update(self) -> None:
