@@ -7,11 +7,12 @@ viewer's own guidance computation) keeps a core busy, every parallel
 operation waits for the slow thread: measured on the 2-core machine under
 load, one thread was 3-10x faster than two. So a Jacobian runs on one
 thread, except a standalone Jacobian whose rectangles hold at least
-:data:`WIDE_MULTIPLY_ADDS` (MaskNet, DeepPedestrian): it runs on the
-caller's threads (``torch.get_num_threads()``; replayed DeepPedestrian
-10.2 -> 6.4 ms, MaskNet 4.2 -> 2.9 ms on an idle machine; with the other core
-busy in another process two threads lose instead, 18 -> 24 ms and 5-7 -> 13-16
-ms, which is why the viewer's session never takes them). Thread counts
+:data:`WIDE_MULTIPLY_ADDS` (DeepPedestrian): it runs on the caller's threads
+(``torch.get_num_threads()``; 6.4-6.9 -> 4.4-6.0 ms on an idle machine; with
+the other core busy in another process two threads lose instead, 7.7-8.3 ->
+9.8-11.4 ms, which is why the viewer's session never takes them). MaskNet
+stays on one: two threads gained it 3.2-3.5 -> 2.4-2.8 ms idle but lost
+3.2-3.6 -> 6.8-8.1 ms with a core busy, past its 5 ms goal. Thread counts
 change the rounding of some small convolutions, so the choice depends only
 on the network, the pixel's border situation and the caller's setting,
 never on the machine's load: the same call always gives the same bits.
@@ -25,10 +26,13 @@ from typing import Iterator
 import torch
 
 JACOBIAN_THREADS = 1
-# Multiply-adds of a Jacobian's forward pass above which more threads pay:
-# MaskNet (36 M in the image's interior) and DeepPedestrian (114 M) gain a
-# third, FunFuseAn (15 M) and DeepFuse (16 M) next to nothing.
-WIDE_MULTIPLY_ADDS = 25_000_000
+# Multiply-adds of a Jacobian's forward pass from which the caller's threads are
+# taken: DeepPedestrian (114 M in the image's interior) gains a quarter idle and
+# loses a quarter with a core busy, where one thread misses its 8 ms as well;
+# MaskNet (36 M) gains a quarter idle but loses half with a core busy, where one
+# thread keeps it well inside its 5 ms; FunFuseAn (15 M) and DeepFuse (16 M)
+# gain next to nothing.
+WIDE_MULTIPLY_ADDS = 60_000_000
 
 _local = threading.local()  # the caller's thread count, while inside jacobian_threads
 
