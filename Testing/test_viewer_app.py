@@ -136,18 +136,10 @@ def test_resized_views_are_fitted_again_and_stay_on_their_slice_with_the_princip
 
 def oblique_mri(demo, folder) -> object:
     """The demo MRI resampled onto 8 slices tilted 20 degrees about the R axis (an acquisition along the AC-PC line)."""
-    from FuseVisLib.registration import resample_to_reference
-    from FuseVisLib.volume_io import Volume, read_volume, write_nifti
+    from FuseVisLib.volume_io import read_volume, write_nifti
+    from oblique_volumes import tilted  # Testing/ is on sys.path under pytest
 
-    mri = read_volume(demo.mri)
-    tilt = np.deg2rad(20)
-    rotation = np.array([[1, 0, 0], [0, np.cos(tilt), -np.sin(tilt)], [0, np.sin(tilt), np.cos(tilt)]])
-    shape_kji = (8, 50, 50)
-    matrix = np.eye(4)
-    matrix[:3, :3] = rotation @ np.diag([4.0, 4.0, 6.0])
-    centre = mri.ijk_to_ras[:3, :3] @ ((np.array(mri.array.shape[::-1]) - 1) / 2) + mri.ijk_to_ras[:3, 3]
-    matrix[:3, 3] = centre - matrix[:3, :3] @ ((np.array(shape_kji[::-1]) - 1) / 2)
-    return write_nifti(resample_to_reference(mri, Volume(np.zeros(shape_kji, np.float32), matrix), np.eye(4)), folder / "oblique_mri.nii.gz")
+    return write_nifti(tilted(read_volume(demo.mri), (8, 50, 50), (4.0, 4.0, 6.0)), folder / "oblique_mri.nii.gz")
 
 
 def test_a_pair_opened_next_shows_the_slice_in_view_also_when_the_views_are_turned_to_its_planes(app, demo, tmp_path):

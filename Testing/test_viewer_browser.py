@@ -33,6 +33,7 @@ from playwright.async_api import async_playwright  # noqa: E402
 from FuseVisViewer.browser_driver import ViewerPage, ViewerProcess, chromium_path, launch_chromium  # noqa: E402
 
 import viewer_network  # noqa: E402  (Testing/ is on sys.path under pytest)
+from oblique_volumes import tilted  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -452,14 +453,7 @@ def test_an_oblique_anisotropic_mri_is_shown_slice_by_slice_whole_and_alike_in_e
     clear of every edge), the Jacobian layer is lit at the principal pixel, and a point of the MRI view
     and the same point of the fused view are the same pixel."""
     demo = read_volume(server.out / "demo-inputs" / "mri.nii.gz")
-    tilt = np.deg2rad(20)
-    rotation = np.array([[1, 0, 0], [0, np.cos(tilt), -np.sin(tilt)], [0, np.sin(tilt), np.cos(tilt)]])
-    shape_kji = (8, 70, 80)
-    matrix = np.eye(4)
-    matrix[:3, :3] = rotation @ np.diag([2.5, 3.2, 5.0])
-    centre = demo.ijk_to_ras[:3, :3] @ ((np.array(demo.array.shape[::-1]) - 1) / 2) + demo.ijk_to_ras[:3, 3]
-    matrix[:3, 3] = centre - matrix[:3, :3] @ ((np.array(shape_kji[::-1]) - 1) / 2)
-    oblique = resample_to_reference(demo, Volume(np.zeros(shape_kji, np.float32), matrix), np.eye(4))
+    oblique = tilted(demo, (8, 70, 80), (2.5, 3.2, 5.0))
     mri_file = write_nifti(oblique, tmp_path / "oblique_mri.nii.gz")
     process = ViewerProcess(
         ["--port", "0", "--out", str(tmp_path / "out"), "--mri", str(mri_file), "--pet", str(server.out / "demo-inputs" / "pet.nii.gz"),
