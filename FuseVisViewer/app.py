@@ -413,22 +413,16 @@ class FuseVisViewerApp(TrameApp):
             self._bind_views()
 
     # Positions in the views are world RAS; pixels of the MRI are mapped to and from them by the Logic alone
-    # (pixel_ras, pixel_at_ras), through the MRI's parent transform.
+    # (pixel_ras, pixel_at_ras, slice_at_ras), through the MRI's parent transform.
 
     def _slice_centre(self, index: int) -> np.ndarray:
         """World position of the centre pixel of MRI slice ``index``."""
         return self.logic.pixel_ras(index, self._rows // 2, self._cols // 2)
 
-    def _slice_index_at(self, ras) -> int:
-        """Index of the MRI slice whose plane goes through world position ``ras`` (also beyond the first or last)."""
-        origin = self.logic.pixel_ras(0, 0, 0)
-        steps = np.column_stack([self.logic.pixel_ras(*step) - origin for step in ((1, 0, 0), (0, 1, 0), (0, 0, 1))])
-        return int(np.rint(np.linalg.solve(steps, np.asarray(ras, dtype=float) - origin)[0]))
-
     def _slice_scrolled(self, ras) -> None:
         if not self.logic.prepared:
             return
-        index = self._slice_index_at(ras)
+        index = self.logic.slice_at_ras(ras)
         self.logic.set_view_slice(max(0, min(index, self._slices - 1)))
         with self.state:
             self.state.fv_slice = self.logic.parameters.viewSlice

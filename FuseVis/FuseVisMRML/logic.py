@@ -624,13 +624,21 @@ class FuseVisLogic:
     def pixel_at_ras(self, ras) -> tuple[int, int, int] | None:
         """(slice, row, col) of the MRI voxel at world position ``ras``, or None outside the MRI."""
         prepared = self._require_prepared()
-        local = np.linalg.inv(prepared.mri_to_world) @ np.append(np.asarray(ras, dtype=np.float64), 1.0)
-        ijk = np.rint(np.linalg.inv(prepared.mri.ijk_to_ras) @ local)[:3].astype(int)
-        kji = ijk[::-1]
+        kji = self._voxel_at_ras(ras)
         if np.any(kji < 0) or np.any(kji >= prepared.mri.array.shape):
             return None
         in_slice = [int(v) for axis, v in enumerate(kji) if axis != prepared.axis]
         return int(kji[prepared.axis]), in_slice[0], in_slice[1]
+
+    def slice_at_ras(self, ras) -> int:
+        """Index of the MRI slice whose plane goes through world position ``ras`` (also beyond the first or last)."""
+        return int(self._voxel_at_ras(ras)[self._require_prepared().axis])
+
+    def _voxel_at_ras(self, ras) -> np.ndarray:
+        """(k, j, i) of the MRI voxel nearest world position ``ras``, inside the MRI or not."""
+        prepared = self._require_prepared()
+        local = np.linalg.inv(prepared.mri_to_world) @ np.append(np.asarray(ras, dtype=np.float64), 1.0)
+        return np.rint(np.linalg.inv(prepared.mri.ijk_to_ras) @ local)[:3].astype(int)[::-1]
 
     def set_principal_pixel(self, slice_index: int, row: int, col: int) -> bool:
         """Make (slice, row, col) the principal pixel directly (hosts that pick pixels themselves)."""
